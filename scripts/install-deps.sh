@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages Attention Atlas needs to build, test and run.
+# Idempotent: running it again installs nothing new and re-selects the BLAS alternative.
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+
+PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config git
+  libtorch-dev libopenblas0-openmp
+  libsentencepiece-dev
+  libcairo2-dev libpango1.0-dev fonts-dejavu-core fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji
+  libyaml-cpp-dev libfmt-dev libcli11-dev doctest-dev nlohmann-json3-dev
+  libzip-dev zlib1g-dev libdeflate-dev libpcre2-dev
+  libssl-dev
+  python3 python3-numpy
+  librsvg2-bin poppler-utils
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "install-deps: all packages present"
+fi
+
+# LibTorch calls the generic libblas.so.3; the reference BLAS is ~40x slower than OpenBLAS,
+# and the pthread OpenBLAS fights LibTorch's OpenMP pool, so select the OpenMP build.
+arch_triplet=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)
+openblas="/usr/lib/${arch_triplet}/openblas-openmp/libblas.so.3"
+if [ -e "$openblas" ]; then
+  $SUDO update-alternatives --set "libblas.so.3-${arch_triplet}" "$openblas" >/dev/null
+  echo "install-deps: libblas.so.3 -> $(readlink -f /usr/lib/${arch_triplet}/libblas.so.3)"
+else
+  echo "install-deps: warning: $openblas not found; LibTorch will use the slow reference BLAS" >&2
+fi
