@@ -14,9 +14,19 @@ using CommandList = std::vector<Command>;
 
 void register_commands(CLI::App& app, CommandList& out);
 
+/// The command line as typed (shell-quoted), recorded in every output's provenance.
+const std::string& command_line();
+void set_command_line(int argc, char** argv);
+
 // One per implemented subcommand (cmd_<verb>.cpp).
 Command add_extract(CLI::App& app);
 Command add_tokenize(CLI::App& app);
 Command add_visualize(CLI::App& app);
+
+}  // namespace atlas::cli
+
+namespace atlas::extract { struct ExtractSummary; }
+namespace atlas::cli {
+void print_extract_summary(const extract::ExtractSummary& s);
 
 }  // namespace atlas::cli

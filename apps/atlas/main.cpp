@@ -18,13 +18,16 @@ int main(int argc, char** argv) {
   bool show_version = false;
   app.add_flag("--version", show_version, "Print version and git revision");
 
+  atlas::cli::set_command_line(argc, argv);
   atlas::cli::CommandList commands;
   atlas::cli::register_commands(app, commands);
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help prints and exits 0; every other parse problem is a usage error: exit code 2.
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
   }
   if (show_version) {
     fmt::print("atlas {} (git {})\n", atlas::version(), atlas::git_revision());
