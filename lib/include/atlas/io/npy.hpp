@@ -101,11 +101,17 @@ NpyHeader parse_npy_header(const std::byte* bytes, size_t size, const std::strin
 /// Serialises a header (version 1.0 when it fits, else 2.0; 3.0 when the dtype descr needs UTF-8),
 /// padded so the data starts at a multiple of 64 bytes.
 std::string make_npy_header(DType dtype, const std::vector<int64_t>& shape, size_t unicode_chars = 0);
+/// Same with a forced format version (1, 2 or 3; 0 = automatic as above). FormatError when the
+/// header does not fit version 1.0's 16-bit length.
+std::string make_npy_header(DType dtype, const std::vector<int64_t>& shape, size_t unicode_chars,
+                            int version);
 
 /// Parses a complete in-memory .npy (copies the data).
 NdArray parse_npy(const std::byte* bytes, size_t size, const std::string& what);
 /// Whole .npy as bytes (header + data).
 std::string serialize_npy(const NdArray& array);
+/// Same with a forced header version (1, 2 or 3; 0 = automatic).
+std::string serialize_npy(const NdArray& array, int version);
 
 /// Writes atomically (temp file + rename).
 void write_npy(const std::filesystem::path& path, const NdArray& array);

@@ -70,7 +70,9 @@ class NpzReader {
   /// Member names without the ".npy" suffix, in archive order.
   std::vector<std::string> names() const;
   bool contains(const std::string& name) const;
-  /// Reads a member. STORED members are memory-mapped (no copy); DEFLATE members are inflated.
+  /// Reads a member. STORED members are memory-mapped (no copy; a read-only view that keeps the
+  /// mapping alive) when their data is aligned for the dtype, as in every file NpzWriter writes, and
+  /// copied otherwise; DEFLATE members are inflated and CRC-checked.
   /// Throws FormatError "'<file>' has no array '<name>' (has: a, b, c)" when missing.
   NdArray get(const std::string& name) const;
   /// Header only (dtype and shape) without reading the data.
