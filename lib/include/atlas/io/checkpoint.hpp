@@ -22,7 +22,8 @@ size_t tensor_dtype_size(TensorDType dtype);
 struct RawTensor {
   TensorDType dtype = TensorDType::F32;
   std::vector<int64_t> shape;
-  const std::byte* data = nullptr;         // contiguous, little-endian, C order
+  const std::byte* data = nullptr;         // contiguous, little-endian, C order; not necessarily
+                                           // aligned to the element size (safetensors offsets)
   size_t nbytes = 0;
   std::filesystem::path file;              // where it came from (for error messages)
   std::shared_ptr<const void> owner;       // keeps the mapping / buffer alive
@@ -46,8 +47,8 @@ class Checkpoint {
   /// Throws CheckpointError "tensor 'x' not found in <files>" when missing.
   const RawTensor& at(const std::string& name) const;
   const std::vector<std::filesystem::path>& files() const { return files_; }
-  /// sha256 over the weight files (in name order: hex digest of the concatenated per-file digests
-  /// when there are several, the file's own sha256 when there is one).
+  /// sha256 over the weight files: the file's own sha256 when there is one; with several (shards),
+  /// the sha256 of the concatenated lowercase hex digests of the files in file-name order.
   std::string hash() const;
   /// "safetensors" or "pytorch_bin".
   const std::string& format() const { return format_; }
