@@ -1,9 +1,62 @@
-// Placeholder until the tokenize subcommand lands.
+// atlas tokenize: show how a model's tokenizer splits a text (ids, tokens, character offsets).
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+#include "atlas/tokenize/tokenizer.hpp"
 #include "commands.hpp"
+
 namespace atlas::cli {
+
 Command add_tokenize(CLI::App& app) {
-  auto* sub = app.add_subcommand("tokenize", "(not yet implemented)");
-  sub->group("");  // hidden
-  return {sub, [] { return 1; }};
+  struct Options {
+    std::string model;
+    std::string text;
+    bool json = false;
+    bool no_special = false;
+  };
+  auto opts = std::make_shared<Options>();
+  auto* sub = app.add_subcommand(
+      "tokenize",
+      "Tokenize a text with a model's tokenizer and print every token with its id and character offsets.");
+  sub->footer(
+      "The tokenizer is read from the model folder: tokenizer.json when present, else the classic files\n"
+      "(vocab.json + merges.txt, vocab.txt, tokenizer.model / spiece.model). A folder that holds only\n"
+      "tokenizer files works too. Offsets are [start, end) in Unicode code points of the text; tokens the\n"
+      "tokenizer adds itself (BOS, [CLS], </s> ...) have offsets [0, 0] and are marked special.\n\n"
+      "Examples:\n"
+      "  atlas tokenize --model models/gpt2 --text \"The doctor hired the nurse.\"\n"
+      "  atlas tokenize --model models/bert --text \"Hello world\" --json   # {\"ids\": ..., \"tokens\": ..., \"offsets\": ...}\n"
+      "  atlas tokenize --model models/llama --text \"Hello\" --no-special  # without <s>");
+  sub->add_option("--model,-m", opts->model, "Model or tokenizer folder")->required();
+  sub->add_option("--text,-t", opts->text, "Text to tokenize (UTF-8)")->required();
+  sub->add_flag("--json", opts->json, "Print JSON with keys ids, tokens, offsets (and special_mask, type_ids, kind)");
+  sub->add_flag("--no-special", opts->no_special, "Do not add the special tokens of the model's template");
+
+  return {sub, [opts] {
+            const auto tok = atlas::tokenize::load_tokenizer(opts->model);
+            const auto enc = tok->encode(opts->text, !opts->no_special);
+            if (opts->json) {
+              nlohmann::json j;
+              j["ids"] = enc.ids;
+              j["tokens"] = enc.tokens;
+              j["offsets"] = enc.offsets;
+              j["special_mask"] = enc.special_mask;
+              j["type_ids"] = enc.type_ids;
+              j["kind"] = tok->kind();
+              fmt::print("{}\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+              return 0;
+            }
+            fmt::print("{:>5}  {:>8}  {:>11}  {:<20}  {}\n", "#", "id", "offsets", "token", "text");
+            for (size_t i = 0; i < enc.size(); ++i) {
+              const auto& [b, e] = enc.offsets[i];
+              fmt::print("{:>5}  {:>8}  {:>11}  {:<20}  {}\n", i, enc.ids[i], fmt::format("[{}, {})", b, e),
+                         enc.tokens[i], enc.special_mask[i] ? "(special)" : tok->display(enc.ids[i]));
+            }
+            fmt::print("{} tokens ({})\n", enc.size(), tok->kind());
+            return 0;
+          }};
 }
+
 }  // namespace atlas::cli
