@@ -24,6 +24,7 @@ struct ModelInfo {
   int64_t max_positions = 0;     // 0 when unbounded (relative positions)
   bool causal = false;
   int64_t pad_token_id = -1;     // -1 when the config has none
+  bool has_lm_head = true;       // false for a bare base model (e.g. BertModel): no logits
 };
 
 struct Inputs {

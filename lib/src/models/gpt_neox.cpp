@@ -1,0 +1,221 @@
+// GPT-NeoX (Black et al. 2022): pre-LN decoder with a fused [q|k|v]-per-head projection, partial
+// rotary embeddings (first rotary_pct of each head's dimensions) and, by default, parallel
+// attention and MLP residual branches.
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <cmath>
+
+#include "atlas/core/error.hpp"
+#include "models/architectures.hpp"
+#include "models/layers.hpp"
+
+namespace atlas::models {
+
+namespace {
+
+struct GptNeoXConfig {
+  int64_t vocab_size = 0;
+  int64_t hidden_size = 0;
+  int64_t num_hidden_layers = 0;
+  int64_t num_attention_heads = 0;
+  int64_t intermediate_size = 0;
+  Activation hidden_act = Activation::Gelu;
+  double rotary_pct = 0.25;
+  double rotary_emb_base = 10000.0;
+  double rope_scaling_factor = 1.0;
+  double layer_norm_eps = 1e-5;
+  bool use_parallel_residual = true;
+  bool attention_bias = true;
+  bool tie_word_embeddings = false;
+
+  static GptNeoXConfig from_hf_json(const ConfigReader& c) {
+    GptNeoXConfig cfg;
+    cfg.vocab_size = c.integer("vocab_size");
+    cfg.hidden_size = c.integer("hidden_size");
+    cfg.num_hidden_layers = c.integer("num_hidden_layers");
+    cfg.num_attention_heads = c.integer("num_attention_heads");
+    cfg.intermediate_size = c.integer("intermediate_size");
+    cfg.hidden_act = parse_activation(c, "hidden_act", "gelu");
+    cfg.rotary_pct = c.number("rotary_pct", 0.25);
+    cfg.rotary_emb_base = c.number("rotary_emb_base", 10000.0);
+    cfg.layer_norm_eps = c.number("layer_norm_eps", 1e-5);
+    cfg.use_parallel_residual = c.boolean("use_parallel_residual", true);
+    cfg.attention_bias = c.boolean("attention_bias", true);
+    cfg.tie_word_embeddings = c.boolean("tie_word_embeddings", false);
+    if (cfg.num_attention_heads <= 0 || cfg.hidden_size % cfg.num_attention_heads != 0)
+      c.reject("num_attention_heads", fmt::format("a positive divisor of hidden_size {}", cfg.hidden_size),
+               std::to_string(cfg.num_attention_heads));
+    if (!(cfg.rotary_pct > 0.0 && cfg.rotary_pct <= 1.0))
+      c.reject("rotary_pct", "a number in (0, 1]", std::to_string(cfg.rotary_pct));
+    if (c.has("rope_scaling")) {
+      const nlohmann::json& rs = c.json().at("rope_scaling");
+      if (!rs.is_object() || rs.value("type", std::string()) != "linear" || !rs.contains("factor") ||
+          !rs["factor"].is_number())
+        c.reject("rope_scaling", "null or {\"type\": \"linear\", \"factor\": f}", rs.dump());
+      cfg.rope_scaling_factor = rs["factor"].get<double>();
+    }
+    return cfg;
+  }
+};
+
+struct GptNeoXLayer {
+  at::Tensor input_layernorm_weight, input_layernorm_bias, post_attention_layernorm_weight,
+      post_attention_layernorm_bias;
+  at::Tensor query_key_value_weight, query_key_value_bias, dense_weight, dense_bias;
+  at::Tensor dense_h_to_4h_weight, dense_h_to_4h_bias, dense_4h_to_h_weight, dense_4h_to_h_bias;
+};
+
+at::Tensor rotate_half(const at::Tensor& x) {
+  const int64_t half = x.size(-1) / 2;
+  return at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+}
+
+class GptNeoX final : public Model {
+ public:
+  explicit GptNeoX(ModelContext& ctx) : config_(GptNeoXConfig::from_hf_json(ctx.config())) {
+    const GptNeoXConfig& c = config_;
+    head_size_ = c.hidden_size / c.num_attention_heads;
+    rotary_ndims_ = static_cast<int64_t>(static_cast<double>(head_size_) * c.rotary_pct);
+    if (rotary_ndims_ % 2 != 0 || rotary_ndims_ == 0)
+      ctx.config().reject(
+          "rotary_pct",
+          fmt::format("a fraction giving an even, nonzero number of the {} head dimensions", head_size_),
+          std::to_string(c.rotary_pct));
+    Layout layout = resolve_layout(ctx, "GPTNeoXForCausalLM", "GPTNeoXModel", "gpt_neox.");
+    info_ = base_info(ctx, layout);
+    info_.num_layers = c.num_hidden_layers;
+    info_.num_heads = info_.num_kv_heads = c.num_attention_heads;
+    info_.hidden_size = c.hidden_size;
+    info_.vocab_size = c.vocab_size;
+    info_.max_positions = 0;
+    info_.causal = true;
+
+    WeightStore& w = ctx.weights();
+    const std::string& p = layout.prefix;
+    const int64_t d = c.hidden_size, ff = c.intermediate_size;
+    auto bias = [&](const std::string& name, int64_t n) {
+      return c.attention_bias ? w.take(name, {n}) : at::Tensor();
+    };
+    embed_in_ = w.take(p + "embed_in.weight", {c.vocab_size, d});
+    for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+      const std::string l = fmt::format("{}layers.{}.", p, i);
+      GptNeoXLayer x;
+      x.input_layernorm_weight = w.take(l + "input_layernorm.weight", {d});
+      x.input_layernorm_bias = w.take(l + "input_layernorm.bias", {d});
+      x.post_attention_layernorm_weight = w.take(l + "post_attention_layernorm.weight", {d});
+      x.post_attention_layernorm_bias = w.take(l + "post_attention_layernorm.bias", {d});
+      x.query_key_value_weight = w.take(l + "attention.query_key_value.weight", {3 * d, d});
+      x.query_key_value_bias = bias(l + "attention.query_key_value.bias", 3 * d);
+      x.dense_weight = w.take(l + "attention.dense.weight", {d, d});
+      x.dense_bias = bias(l + "attention.dense.bias", d);
+      x.dense_h_to_4h_weight = w.take(l + "mlp.dense_h_to_4h.weight", {ff, d});
+      x.dense_h_to_4h_bias = w.take(l + "mlp.dense_h_to_4h.bias", {ff});
+      x.dense_4h_to_h_weight = w.take(l + "mlp.dense_4h_to_h.weight", {d, ff});
+      x.dense_4h_to_h_bias = w.take(l + "mlp.dense_4h_to_h.bias", {d});
+      layers_.push_back(std::move(x));
+    }
+    final_layer_norm_weight_ = w.take(p + "final_layer_norm.weight", {d});
+    final_layer_norm_bias_ = w.take(p + "final_layer_norm.bias", {d});
+    if (layout.has_head) {
+      if (c.tie_word_embeddings) {
+        w.claim_tied_copy("embed_out.weight", {c.vocab_size, d});
+        embed_out_ = embed_in_;
+      } else {
+        embed_out_ = w.take("embed_out.weight", {c.vocab_size, d});
+      }
+    }
+    w.ignore_buffers({".attention.bias", ".attention.masked_bias", "rotary_emb.inv_freq"});
+  }
+
+  const ModelInfo& info() const override { return info_; }
+
+  at::Tensor forward(const Inputs& raw_inputs, Taps& taps, bool compute_logits) override {
+    c10::InferenceMode guard;
+    if (compute_logits) require_lm_head(info_);
+    const GptNeoXConfig& c = config_;
+    const Inputs inputs = checked_inputs(raw_inputs, info_, embed_in_.device());
+    const int64_t b = inputs.input_ids.size(0), t = inputs.input_ids.size(1);
+    const auto float_options = embed_in_.options();
+
+    at::Tensor hidden_states = at::embedding(embed_in_, inputs.input_ids);             // [B,T,D]
+    at::Tensor causal_mask = at::ones({t, t}, float_options.dtype(at::kBool)).tril();  // [T,T]
+    at::Tensor padding_mask;
+    if (inputs.attention_mask.defined())
+      padding_mask = additive_padding_mask(inputs.attention_mask);  // [B,1,1,T]
+    const at::Tensor mask_value = at::scalar_tensor(mask_min(), float_options);
+
+    at::Tensor exponents = at::arange(0, rotary_ndims_, 2, inputs.input_ids.options()).to(at::kFloat) /
+                           static_cast<double>(rotary_ndims_);
+    at::Tensor inv_freq = at::reciprocal(at::pow(c.rotary_emb_base, exponents));  // [r/2]
+    at::Tensor positions = at::arange(t, inputs.input_ids.options()).to(at::kFloat);
+    if (c.rope_scaling_factor != 1.0) positions = positions / c.rope_scaling_factor;
+    at::Tensor freqs = at::outer(positions, inv_freq);     // [T,r/2]
+    at::Tensor emb = at::cat({freqs, freqs}, -1);          // [T,r]
+    at::Tensor cos = emb.cos().unsqueeze(0).unsqueeze(0);  // [1,1,T,r]
+    at::Tensor sin = emb.sin().unsqueeze(0).unsqueeze(0);
+    const double norm_factor = 1.0 / std::sqrt(static_cast<double>(head_size_));
+    const int64_t h = c.num_attention_heads, hs = head_size_, r = rotary_ndims_;
+
+    for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+      emit_if(taps, "hidden", i, hidden_states);
+      const GptNeoXLayer& l = layers_[static_cast<size_t>(i)];
+
+      at::Tensor x =
+          layer_norm(hidden_states, l.input_layernorm_weight, l.input_layernorm_bias, c.layer_norm_eps);
+      at::Tensor qkv = at::linear(x, l.query_key_value_weight, l.query_key_value_bias)
+                           .view({b, t, h, 3 * hs});                   // [B,T,H,3d]
+      at::Tensor query = qkv.narrow(-1, 0, hs).permute({0, 2, 1, 3});  // [B,H,T,d]
+      at::Tensor key = qkv.narrow(-1, hs, hs).permute({0, 2, 1, 3});
+      at::Tensor value = qkv.narrow(-1, 2 * hs, hs).permute({0, 2, 1, 3});
+      at::Tensor query_rot = query.narrow(-1, 0, r), key_rot = key.narrow(-1, 0, r);
+      query = at::cat({query_rot * cos + rotate_half(query_rot) * sin, query.narrow(-1, r, hs - r)}, -1);
+      key = at::cat({key_rot * cos + rotate_half(key_rot) * sin, key.narrow(-1, r, hs - r)}, -1);
+
+      at::Tensor attn_scores = at::zeros({b * h, t, t}, float_options);
+      attn_scores =
+          at::baddbmm(attn_scores, query.reshape({b * h, t, hs}), key.reshape({b * h, t, hs}).transpose(1, 2),
+                      /*beta=*/1.0, /*alpha=*/norm_factor)
+              .view({b, h, t, t});  // [B,H,T,T]
+      attn_scores = at::where(causal_mask, attn_scores, mask_value);
+      if (padding_mask.defined()) attn_scores = attn_scores + padding_mask;
+      at::Tensor attn_weights = at::softmax(attn_scores, -1);
+      emit_if(taps, "attn_probs", i, attn_weights);
+
+      at::Tensor attn_output = merge_heads(at::matmul(attn_weights, value));  // [B,T,D]
+      attn_output = at::linear(attn_output, l.dense_weight, l.dense_bias);
+      auto mlp = [&](const at::Tensor& y) {
+        return at::linear(activate(c.hidden_act, at::linear(y, l.dense_h_to_4h_weight, l.dense_h_to_4h_bias)),
+                          l.dense_4h_to_h_weight, l.dense_4h_to_h_bias);  // [B,T,D]
+      };
+      if (c.use_parallel_residual) {
+        at::Tensor mlp_output = mlp(layer_norm(hidden_states, l.post_attention_layernorm_weight,
+                                               l.post_attention_layernorm_bias, c.layer_norm_eps));
+        hidden_states = mlp_output + attn_output + hidden_states;
+      } else {
+        attn_output = attn_output + hidden_states;
+        at::Tensor mlp_output = mlp(layer_norm(attn_output, l.post_attention_layernorm_weight,
+                                               l.post_attention_layernorm_bias, c.layer_norm_eps));
+        hidden_states = mlp_output + attn_output;
+      }
+    }
+    hidden_states =
+        layer_norm(hidden_states, final_layer_norm_weight_, final_layer_norm_bias_, c.layer_norm_eps);
+    emit_if(taps, "hidden", c.num_hidden_layers, hidden_states);
+    if (!compute_logits) return {};
+    return at::linear(hidden_states, embed_out_);  // [B,T,V]
+  }
+
+ private:
+  GptNeoXConfig config_;
+  ModelInfo info_;
+  int64_t head_size_ = 0, rotary_ndims_ = 0;
+  at::Tensor embed_in_, final_layer_norm_weight_, final_layer_norm_bias_, embed_out_;
+  std::vector<GptNeoXLayer> layers_;
+};
+
+}  // namespace
+
+std::unique_ptr<Model> make_gpt_neox(ModelContext& ctx) { return std::make_unique<GptNeoX>(ctx); }
+
+}  // namespace atlas::models

@@ -1,0 +1,116 @@
+#include "models/layers.hpp"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <limits>
+
+#include "atlas/core/error.hpp"
+
+namespace atlas::models {
+
+Activation parse_activation(const ConfigReader& config, const std::string& key, const std::string& fallback) {
+  const std::string name = config.choice(
+      key, fallback, {"gelu", "gelu_new", "gelu_pytorch_tanh", "quick_gelu", "relu", "silu", "swish"});
+  if (name == "gelu") return Activation::Gelu;
+  if (name == "gelu_new") return Activation::GeluNew;
+  if (name == "gelu_pytorch_tanh") return Activation::GeluPytorchTanh;
+  if (name == "quick_gelu") return Activation::QuickGelu;
+  if (name == "relu") return Activation::Relu;
+  return Activation::Silu;
+}
+
+at::Tensor activate(Activation act, const at::Tensor& x) {
+  switch (act) {
+    case Activation::Gelu:
+      return at::gelu(x);
+    case Activation::GeluNew:  // NewGELUActivation, spelled as transformers does
+      return 0.5 * x * (1.0 + at::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * at::pow(x, 3.0))));
+    case Activation::GeluPytorchTanh:
+      return at::gelu(x, "tanh");
+    case Activation::QuickGelu:
+      return x * at::sigmoid(1.702 * x);
+    case Activation::Relu:
+      return at::relu(x);
+    case Activation::Silu:
+      return at::silu(x);
+  }
+  ATLAS_FAIL(Error, "unknown activation {}", static_cast<int>(act));
+}
+
+at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps) {
+  return at::layer_norm(x, {x.size(-1)}, weight, bias, eps);
+}
+
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  at::Tensor hidden_states = x.to(at::kFloat);
+  at::Tensor variance = hidden_states.pow(2).mean(-1, /*keepdim=*/true);  // [B,T,1]
+  hidden_states = hidden_states * at::rsqrt(variance + eps);
+  return weight * hidden_states.to(x.scalar_type());
+}
+
+float mask_min() { return std::numeric_limits<float>::lowest(); }
+
+at::Tensor additive_padding_mask(const at::Tensor& attention_mask) {
+  at::Tensor extended =
+      attention_mask
+          .index({at::indexing::Slice(), at::indexing::None, at::indexing::None, at::indexing::Slice()})
+          .to(at::kFloat);  // [B,1,1,T]
+  return (1.0 - extended) * mask_min();
+}
+
+at::Tensor split_heads(const at::Tensor& x, int64_t num_heads) {
+  const int64_t b = x.size(0), t = x.size(1), d = x.size(2) / num_heads;
+  return x.view({b, t, num_heads, d}).permute({0, 2, 1, 3});
+}
+
+at::Tensor merge_heads(const at::Tensor& x) {
+  const int64_t b = x.size(0), h = x.size(1), t = x.size(2), d = x.size(3);
+  return x.permute({0, 2, 1, 3}).contiguous().view({b, t, h * d});
+}
+
+namespace {
+
+at::Tensor checked_ids(const at::Tensor& t, const char* what, const at::Tensor& like) {
+  ATLAS_CHECK(!at::isFloatingType(t.scalar_type()) && t.scalar_type() != at::kBool, InputError,
+              "{}: expected an integer tensor, got {}", what, c10::toString(t.scalar_type()));
+  ATLAS_CHECK(t.sizes() == like.sizes(), InputError, "{}: expected shape {}, got {}", what,
+              c10::str(like.sizes()), c10::str(t.sizes()));
+  return t.to(at::kLong);
+}
+
+}  // namespace
+
+Inputs checked_inputs(const Inputs& inputs, const ModelInfo& info, c10::Device device) {
+  const at::Tensor& ids = inputs.input_ids;
+  ATLAS_CHECK(ids.defined() && ids.dim() == 2, InputError, "input_ids: expected shape [B,T], got {}",
+              ids.defined() ? c10::str(ids.sizes()) : std::string("nothing"));
+  ATLAS_CHECK(ids.size(0) > 0 && ids.size(1) > 0, InputError,
+              "input_ids: expected at least one token, got shape {}", c10::str(ids.sizes()));
+  Inputs out;
+  out.input_ids = checked_ids(ids, "input_ids", ids);
+  const int64_t lo = out.input_ids.min().item<int64_t>(), hi = out.input_ids.max().item<int64_t>();
+  ATLAS_CHECK(lo >= 0 && hi < info.vocab_size, InputError, "input_ids: expected ids in [0, {}), got [{}, {}]",
+              info.vocab_size, lo, hi);
+  ATLAS_CHECK(info.max_positions <= 0 || ids.size(1) <= info.max_positions, InputError,
+              "input_ids: {} ({}) takes at most {} tokens, got {}", info.model_class, info.model_type,
+              info.max_positions, ids.size(1));
+  if (inputs.attention_mask.defined()) {
+    out.attention_mask = checked_ids(inputs.attention_mask, "attention_mask", ids);
+    ATLAS_CHECK(at::logical_or(out.attention_mask == 0, out.attention_mask == 1).all().item<bool>(),
+                InputError, "attention_mask: expected only 0 and 1, got other values");
+    out.attention_mask = out.attention_mask.to(device);
+  }
+  if (inputs.token_type_ids.defined())
+    out.token_type_ids = checked_ids(inputs.token_type_ids, "token_type_ids", ids).to(device);
+  out.input_ids = out.input_ids.to(device);
+  return out;
+}
+
+void require_lm_head(const ModelInfo& info) {
+  ATLAS_CHECK(info.has_lm_head, InputError,
+              "logits unavailable: the checkpoint is the base model {} ({}) without an LM head",
+              info.model_class, info.model_type);
+}
+
+}  // namespace atlas::models

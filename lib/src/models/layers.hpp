@@ -1,0 +1,44 @@
+#pragma once
+// Building blocks shared by the architectures, written as plain ATen ops that mirror the
+// transformers code they must match (eager attention, float32).
+#include <ATen/core/Tensor.h>
+
+#include <string>
+
+#include "atlas/models/model.hpp"
+#include "models/config_reader.hpp"
+
+namespace atlas::models {
+
+/// The activation functions transformers' ACT2FN names.
+enum class Activation { Gelu, GeluNew, GeluPytorchTanh, QuickGelu, Relu, Silu };
+/// Reads an activation key ("hidden_act", "activation_function", ...); ConfigError for other names.
+Activation parse_activation(const ConfigReader& config, const std::string& key, const std::string& fallback);
+at::Tensor activate(Activation act, const at::Tensor& x);
+
+at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps);
+/// LlamaRMSNorm: x * rsqrt(mean(x^2) + eps) * weight, computed in float32.
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
+
+/// torch.finfo(float32).min: transformers masks with it (not -inf), so masked probabilities
+/// underflow to exactly 0 and a fully masked row still has no NaN.
+float mask_min();
+/// (1 - attention_mask[:, None, None, :]) * finfo.min  // [B,1,1,T]
+at::Tensor additive_padding_mask(const at::Tensor& attention_mask);
+
+/// [B,T,H*d] -> [B,H,T,d]
+at::Tensor split_heads(const at::Tensor& x, int64_t num_heads);
+/// [B,H,T,d] -> [B,T,H*d]
+at::Tensor merge_heads(const at::Tensor& x);
+
+/// Inputs validated against the model and moved to its device: ids int64 [B,T] within the
+/// vocabulary, T within max_positions, mask / token types of the same shape (undefined if absent).
+Inputs checked_inputs(const Inputs& inputs, const ModelInfo& info, c10::Device device);
+/// InputError when logits are asked of a checkpoint without an LM head.
+void require_lm_head(const ModelInfo& info);
+
+inline void emit_if(Taps& taps, const char* name, int64_t layer, const at::Tensor& value) {
+  if (taps.wants(name, layer)) taps.emit(name, layer, value);
+}
+
+}  // namespace atlas::models

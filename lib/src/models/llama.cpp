@@ -1,0 +1,243 @@
+// Llama (Touvron et al. 2023): pre-RMSNorm decoder with rotary position embeddings (rotate_half
+// convention), grouped-query attention and a SwiGLU MLP. Mistral is the same network with a
+// sliding attention window.
+#include "models/llama.hpp"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <cmath>
+
+#include "atlas/core/error.hpp"
+
+namespace atlas::models {
+
+LlamaConfig LlamaConfig::from_hf_json(const ConfigReader& c) {
+  LlamaConfig cfg;
+  cfg.vocab_size = c.integer("vocab_size");
+  cfg.hidden_size = c.integer("hidden_size");
+  cfg.intermediate_size = c.integer("intermediate_size");
+  cfg.num_hidden_layers = c.integer("num_hidden_layers");
+  cfg.num_attention_heads = c.integer("num_attention_heads");
+  cfg.num_key_value_heads = c.integer("num_key_value_heads", cfg.num_attention_heads);
+  if (cfg.num_attention_heads <= 0)
+    c.reject("num_attention_heads", "a positive integer", std::to_string(cfg.num_attention_heads));
+  if (cfg.num_key_value_heads <= 0 || cfg.num_attention_heads % cfg.num_key_value_heads != 0)
+    c.reject("num_key_value_heads",
+             fmt::format("a positive divisor of num_attention_heads {}", cfg.num_attention_heads),
+             std::to_string(cfg.num_key_value_heads));
+  cfg.head_dim = c.integer("head_dim", cfg.hidden_size / cfg.num_attention_heads);
+  if (cfg.head_dim <= 0 || cfg.head_dim % 2 != 0)
+    c.reject("head_dim", "a positive even number", std::to_string(cfg.head_dim));
+  cfg.max_position_embeddings = c.integer("max_position_embeddings", 2048);
+  cfg.hidden_act = parse_activation(c, "hidden_act", "silu");
+  cfg.rms_norm_eps = c.number("rms_norm_eps", 1e-6);
+  cfg.rope_theta = c.number("rope_theta", 10000.0);
+  cfg.attention_bias = c.boolean("attention_bias", false);
+  cfg.attention_output_bias = cfg.attention_bias;
+  cfg.mlp_bias = c.boolean("mlp_bias", false);
+  cfg.tie_word_embeddings = c.boolean("tie_word_embeddings", false);
+  if (c.has("rope_scaling")) {
+    const nlohmann::json& rs = c.json().at("rope_scaling");
+    if (!rs.is_object()) c.reject("rope_scaling", "null or an object", rs.dump());
+    std::string type = rs.value("type", rs.value("rope_type", std::string("default")));
+    if (type == "linear") {
+      auto factor = rs.find("factor");
+      if (factor == rs.end() || !factor->is_number() || factor->get<double>() <= 0)
+        c.reject("rope_scaling.factor", "a positive number", factor == rs.end() ? "nothing" : factor->dump());
+      cfg.rope_scaling_factor = factor->get<double>();
+    } else if (type != "default") {
+      c.reject("rope_scaling.type", "'linear' or 'default' (other RoPE scalings are not implemented)",
+               fmt::format("'{}'", type));
+    }
+  }
+  // pretraining_tp > 1 only splits the projections into slices in transformers; the sum is the same.
+  if (c.integer("pretraining_tp", 1) < 1)
+    c.reject("pretraining_tp", "a positive integer", std::to_string(c.integer("pretraining_tp")));
+  return cfg;
+}
+
+namespace {
+
+struct LlamaLayer {
+  at::Tensor input_layernorm_weight, post_attention_layernorm_weight;
+  at::Tensor q_proj_weight, q_proj_bias, k_proj_weight, k_proj_bias, v_proj_weight, v_proj_bias;
+  at::Tensor o_proj_weight, o_proj_bias;
+  at::Tensor gate_proj_weight, gate_proj_bias, up_proj_weight, up_proj_bias, down_proj_weight, down_proj_bias;
+};
+
+at::Tensor rotate_half(const at::Tensor& x) {
+  const int64_t half = x.size(-1) / 2;
+  return at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+}
+
+/// [B,KV,T,d] -> [B,KV*n_rep,T,d]; query head h reads kv head h / n_rep.
+at::Tensor repeat_kv(const at::Tensor& x, int64_t n_rep) {
+  if (n_rep == 1) return x;
+  const int64_t b = x.size(0), kv = x.size(1), t = x.size(2), d = x.size(3);
+  return x.unsqueeze(2).expand({b, kv, n_rep, t, d}).reshape({b, kv * n_rep, t, d});
+}
+
+class LlamaDecoder final : public Model {
+ public:
+  LlamaDecoder(ModelContext& ctx, const LlamaConfig& config, const std::string& head_class,
+               const std::string& base_class)
+      : config_(config) {
+    const LlamaConfig& c = config_;
+    Layout layout = resolve_layout(ctx, head_class, base_class, "model.");
+    info_ = base_info(ctx, layout);
+    info_.num_layers = c.num_hidden_layers;
+    info_.num_heads = c.num_attention_heads;
+    info_.num_kv_heads = c.num_key_value_heads;
+    info_.hidden_size = c.hidden_size;
+    info_.vocab_size = c.vocab_size;
+    info_.max_positions = 0;  // RoPE: no table bounds the length
+    info_.causal = true;
+
+    WeightStore& w = ctx.weights();
+    const std::string& p = layout.prefix;
+    const int64_t d = c.hidden_size, ff = c.intermediate_size, hd = c.head_dim;
+    const int64_t q_dim = c.num_attention_heads * hd, kv_dim = c.num_key_value_heads * hd;
+    auto bias = [&w](bool present, const std::string& name, int64_t n) {
+      return present ? w.take(name, {n}) : at::Tensor();
+    };
+    embed_tokens_ = w.take(p + "embed_tokens.weight", {c.vocab_size, d});
+    for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+      const std::string l = fmt::format("{}layers.{}.", p, i);
+      LlamaLayer x;
+      x.input_layernorm_weight = w.take(l + "input_layernorm.weight", {d});
+      x.post_attention_layernorm_weight = w.take(l + "post_attention_layernorm.weight", {d});
+      x.q_proj_weight = w.take(l + "self_attn.q_proj.weight", {q_dim, d});
+      x.q_proj_bias = bias(c.attention_bias, l + "self_attn.q_proj.bias", q_dim);
+      x.k_proj_weight = w.take(l + "self_attn.k_proj.weight", {kv_dim, d});
+      x.k_proj_bias = bias(c.attention_bias, l + "self_attn.k_proj.bias", kv_dim);
+      x.v_proj_weight = w.take(l + "self_attn.v_proj.weight", {kv_dim, d});
+      x.v_proj_bias = bias(c.attention_bias, l + "self_attn.v_proj.bias", kv_dim);
+      x.o_proj_weight = w.take(l + "self_attn.o_proj.weight", {d, q_dim});
+      x.o_proj_bias = bias(c.attention_output_bias, l + "self_attn.o_proj.bias", d);
+      x.gate_proj_weight = w.take(l + "mlp.gate_proj.weight", {ff, d});
+      x.gate_proj_bias = bias(c.mlp_bias, l + "mlp.gate_proj.bias", ff);
+      x.up_proj_weight = w.take(l + "mlp.up_proj.weight", {ff, d});
+      x.up_proj_bias = bias(c.mlp_bias, l + "mlp.up_proj.bias", ff);
+      x.down_proj_weight = w.take(l + "mlp.down_proj.weight", {d, ff});
+      x.down_proj_bias = bias(c.mlp_bias, l + "mlp.down_proj.bias", d);
+      layers_.push_back(std::move(x));
+    }
+    norm_weight_ = w.take(p + "norm.weight", {d});
+    if (layout.has_head) {
+      if (c.tie_word_embeddings) {
+        w.claim_tied_copy("lm_head.weight", {c.vocab_size, d});
+        lm_head_weight_ = embed_tokens_;
+      } else {
+        lm_head_weight_ = w.take("lm_head.weight", {c.vocab_size, d});
+      }
+    }
+    w.ignore_buffers({"rotary_emb.inv_freq"});
+  }
+
+  const ModelInfo& info() const override { return info_; }
+
+  at::Tensor forward(const Inputs& raw_inputs, Taps& taps, bool compute_logits) override {
+    c10::InferenceMode guard;
+    if (compute_logits) require_lm_head(info_);
+    const LlamaConfig& c = config_;
+    const Inputs inputs = checked_inputs(raw_inputs, info_, embed_tokens_.device());
+    const int64_t b = inputs.input_ids.size(0), t = inputs.input_ids.size(1);
+    // The window is only exercised past sliding_window tokens; we refuse rather than guess its edge.
+    ATLAS_CHECK(
+        c.sliding_window <= 0 || t <= c.sliding_window, InputError,
+        "input_ids: {} uses a sliding attention window of {} tokens, got {} tokens (longer inputs are not "
+        "supported)",
+        info_.model_class, c.sliding_window, t);
+    const auto float_options = embed_tokens_.options();
+
+    at::Tensor hidden_states = at::embedding(embed_tokens_, inputs.input_ids);  // [B,T,D]
+
+    // 0 where key j is visible from query i (j <= i and j is not padding), finfo.min elsewhere.
+    at::Tensor positions = at::arange(t, inputs.input_ids.options());  // [T]
+    at::Tensor visible =
+        positions.unsqueeze(0).le(positions.unsqueeze(1)).unsqueeze(0).unsqueeze(0);  // [1,1,T,T]
+    if (inputs.attention_mask.defined())
+      visible = at::logical_and(visible, inputs.attention_mask.ne(0).view({b, 1, 1, t}));  // [B,1,T,T]
+    at::Tensor causal_mask = at::where(visible, at::scalar_tensor(0.0f, float_options),
+                                       at::scalar_tensor(mask_min(), float_options));
+
+    // RoPE tables, inv_freq = 1 / theta^(2i/d).
+    at::Tensor exponents = at::arange(0, c.head_dim, 2, inputs.input_ids.options()).to(at::kFloat) /
+                           static_cast<double>(c.head_dim);
+    at::Tensor inv_freq =
+        at::reciprocal(at::pow(c.rope_theta, exponents)).to(float_options.device());  // [d/2]
+    at::Tensor position_ids = positions.to(at::kFloat);
+    if (c.rope_scaling_factor != 1.0) position_ids = position_ids / c.rope_scaling_factor;
+    at::Tensor freqs = at::outer(position_ids, inv_freq);  // [T,d/2]
+    at::Tensor emb = at::cat({freqs, freqs}, -1);          // [T,d]
+    at::Tensor cos = emb.cos().unsqueeze(0).unsqueeze(0);  // [1,1,T,d]
+    at::Tensor sin = emb.sin().unsqueeze(0).unsqueeze(0);
+
+    const int64_t n_rep = c.num_attention_heads / c.num_key_value_heads;
+    const double scale = std::sqrt(static_cast<double>(c.head_dim));
+    for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+      emit_if(taps, "hidden", i, hidden_states);
+      const LlamaLayer& l = layers_[static_cast<size_t>(i)];
+
+      at::Tensor residual = hidden_states;
+      at::Tensor x = rms_norm(hidden_states, l.input_layernorm_weight, c.rms_norm_eps);
+      at::Tensor query_states =
+          split_heads(at::linear(x, l.q_proj_weight, l.q_proj_bias), c.num_attention_heads);  // [B,H,T,d]
+      at::Tensor key_states =
+          split_heads(at::linear(x, l.k_proj_weight, l.k_proj_bias), c.num_key_value_heads);  // [B,KV,T,d]
+      at::Tensor value_states =
+          split_heads(at::linear(x, l.v_proj_weight, l.v_proj_bias), c.num_key_value_heads);
+      query_states = query_states * cos + rotate_half(query_states) * sin;
+      key_states = key_states * cos + rotate_half(key_states) * sin;
+      key_states = repeat_kv(key_states, n_rep);  // [B,H,T,d]
+      value_states = repeat_kv(value_states, n_rep);
+
+      at::Tensor attn_weights = at::matmul(query_states, key_states.transpose(2, 3)) / scale;  // [B,H,T,T]
+      attn_weights = attn_weights + causal_mask;
+      attn_weights = at::softmax(attn_weights, -1, at::kFloat).to(query_states.scalar_type());
+      emit_if(taps, "attn_probs", i, attn_weights);
+
+      at::Tensor attn_output = merge_heads(at::matmul(attn_weights, value_states));  // [B,T,H*d]
+      attn_output = at::linear(attn_output, l.o_proj_weight, l.o_proj_bias);         // [B,T,D]
+      hidden_states = residual + attn_output;
+
+      residual = hidden_states;
+      x = rms_norm(hidden_states, l.post_attention_layernorm_weight, c.rms_norm_eps);
+      at::Tensor gate =
+          activate(c.hidden_act, at::linear(x, l.gate_proj_weight, l.gate_proj_bias));  // [B,T,F]
+      x = at::linear(gate * at::linear(x, l.up_proj_weight, l.up_proj_bias), l.down_proj_weight,
+                     l.down_proj_bias);
+      hidden_states = residual + x;
+    }
+    hidden_states = rms_norm(hidden_states, norm_weight_, c.rms_norm_eps);
+    emit_if(taps, "hidden", c.num_hidden_layers, hidden_states);
+    if (!compute_logits) return {};
+    return at::linear(hidden_states, lm_head_weight_).to(at::kFloat);  // [B,T,V]
+  }
+
+ private:
+  LlamaConfig config_;
+  ModelInfo info_;
+  at::Tensor embed_tokens_, norm_weight_, lm_head_weight_;
+  std::vector<LlamaLayer> layers_;
+};
+
+}  // namespace
+
+std::unique_ptr<Model> make_llama_decoder(ModelContext& ctx, const LlamaConfig& config,
+                                          const std::string& head_class, const std::string& base_class) {
+  return std::make_unique<LlamaDecoder>(ctx, config, head_class, base_class);
+}
+
+std::unique_ptr<Model> make_llama(ModelContext& ctx) {
+  return make_llama_decoder(ctx, LlamaConfig::from_hf_json(ctx.config()), "LlamaForCausalLM", "LlamaModel");
+}
+
+std::unique_ptr<Model> make_mistral(ModelContext& ctx) {
+  LlamaConfig config = LlamaConfig::from_hf_json(ctx.config());
+  config.sliding_window = ctx.config().integer("sliding_window", 0);
+  return make_llama_decoder(ctx, config, "MistralForCausalLM", "MistralModel");
+}
+
+}  // namespace atlas::models

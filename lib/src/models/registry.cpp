@@ -1,0 +1,100 @@
+// model_type -> architecture. One explicit line per architecture (no static self-registration:
+// the linker would drop it from the static library).
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <utility>
+
+#include "atlas/core/error.hpp"
+#include "atlas/io/checkpoint.hpp"
+#include "models/architectures.hpp"
+
+namespace atlas::models {
+
+namespace {
+
+const std::vector<std::pair<std::string, Factory>>& registry() {
+  static const std::vector<std::pair<std::string, Factory>> kRegistry = {
+      {"gpt2", &make_gpt2},       {"bert", &make_bert},         {"distilbert", &make_distilbert},
+      {"roberta", &make_roberta}, {"llama", &make_llama},       {"mistral", &make_mistral},
+      {"qwen2", &make_qwen2},     {"gpt_neox", &make_gpt_neox},
+  };
+  return kRegistry;
+}
+
+c10::Device parse_device(const std::string& name) {
+  c10::Device device(c10::kCPU);
+  try {
+    device = c10::Device(name);
+  } catch (const c10::Error&) {
+    ATLAS_FAIL(ConfigError, "device: expected 'cpu', 'cuda' or 'cuda:N', got '{}'", name);
+  }
+  ATLAS_CHECK(device.is_cpu() || (device.is_cuda() && at::hasCUDA()), ConfigError,
+              "device: expected 'cpu'{}, got '{}'",
+              at::hasCUDA() ? " or 'cuda[:N]'" : " (this build has no CUDA)", name);
+  return device;
+}
+
+}  // namespace
+
+ModelContext::ModelContext(std::filesystem::path dir, ConfigReader config, c10::Device device)
+    : dir_(std::move(dir)), config_(std::move(config)), device_(device) {}
+
+WeightStore& ModelContext::weights() {
+  if (!weights_) weights_ = std::make_unique<WeightStore>(io::Checkpoint::open(dir_), device_);
+  return *weights_;
+}
+
+Layout resolve_layout(ModelContext& ctx, const std::string& head_class, const std::string& base_class,
+                      const std::string& prefix) {
+  Layout layout;
+  const auto& json = ctx.config().json();
+  auto arch = json.find("architectures");
+  if (arch != json.end() && arch->is_array() && !arch->empty() && (*arch)[0].is_string()) {
+    layout.model_class = (*arch)[0].get<std::string>();
+  } else {
+    // No architectures entry: a prefixed layout means the head class saved it.
+    layout.model_class = ctx.weights().has_prefix(prefix) ? head_class : base_class;
+  }
+  if (layout.model_class != head_class && layout.model_class != base_class)
+    ctx.config().reject("architectures[0]", fmt::format("'{}' or '{}'", head_class, base_class),
+                        fmt::format("'{}'", layout.model_class));
+  layout.has_head = layout.model_class == head_class;
+  layout.prefix = ctx.weights().has_prefix(prefix) ? prefix : "";
+  return layout;
+}
+
+ModelInfo base_info(const ModelContext& ctx, const Layout& layout) {
+  ModelInfo info;
+  info.model_type = ctx.config().string("model_type");
+  info.model_class = layout.model_class;
+  info.has_lm_head = layout.has_head;
+  info.pad_token_id = ctx.config().integer("pad_token_id", -1);
+  return info;
+}
+
+std::vector<std::string> supported_model_types() {
+  std::vector<std::string> types;
+  for (const auto& [type, factory] : registry()) types.push_back(type);
+  return types;
+}
+
+std::unique_ptr<Model> load_model(const std::filesystem::path& dir, const LoadOptions& options) {
+  ConfigReader config(io::read_config(dir), dir / "config.json");
+  const std::string model_type = config.string("model_type");
+  Factory factory = nullptr;
+  for (const auto& [type, f] : registry())
+    if (type == model_type) factory = f;
+  if (!factory)
+    config.reject("model_type", fmt::format("one of {}", fmt::join(supported_model_types(), ", ")),
+                  fmt::format("'{}'", model_type));
+  c10::InferenceMode guard;
+  ModelContext ctx(dir, std::move(config), parse_device(options.device));
+  std::unique_ptr<Model> model = factory(ctx);
+  ctx.weights().finish(fmt::format("{} ({})", model->info().model_class, model_type));
+  return model;
+}
+
+}  // namespace atlas::models

@@ -1,0 +1,98 @@
+// RoBERTa (Liu et al. 2019): the BERT encoder with position ids that count real tokens from
+// pad_token_id + 1 (padding tokens get pad_token_id) and the RobertaLMHead.
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include "atlas/core/error.hpp"
+#include "models/architectures.hpp"
+#include "models/bert_blocks.hpp"
+
+namespace atlas::models {
+
+namespace {
+
+/// create_position_ids_from_input_ids: cumsum(mask) * mask + padding_idx, mask = ids != pad.
+at::Tensor roberta_position_ids(const at::Tensor& input_ids, int64_t padding_idx) {
+  at::Tensor mask = input_ids.ne(padding_idx).to(at::kInt);                  // [B,T]
+  at::Tensor incremental_indices = at::cumsum(mask, 1).to(at::kInt) * mask;  // [B,T]
+  return incremental_indices.to(at::kLong) + padding_idx;
+}
+
+class Roberta final : public Model {
+ public:
+  explicit Roberta(ModelContext& ctx) : config_(BertConfig::from_hf_json(ctx.config())) {
+    const BertConfig& c = config_;
+    if (c.pad_token_id < 0 || c.pad_token_id + 1 >= c.max_position_embeddings)
+      ctx.config().reject(
+          "pad_token_id",
+          fmt::format("in [0, max_position_embeddings - 1 = {})", c.max_position_embeddings - 1),
+          std::to_string(c.pad_token_id));
+    Layout layout = resolve_layout(ctx, "RobertaForMaskedLM", "RobertaModel", "roberta.");
+    info_ = base_info(ctx, layout);
+    info_.num_layers = c.num_hidden_layers;
+    info_.num_heads = info_.num_kv_heads = c.num_attention_heads;
+    info_.hidden_size = c.hidden_size;
+    info_.vocab_size = c.vocab_size;
+    // Positions start at pad_token_id + 1, so fewer tokens fit than there are position embeddings.
+    info_.max_positions = c.max_position_embeddings - c.pad_token_id - 1;
+    info_.pad_token_id = c.pad_token_id;
+
+    WeightStore& w = ctx.weights();
+    const std::string& p = layout.prefix;
+    const int64_t d = c.hidden_size;
+    embeddings_.load(w, p + "embeddings.", c);
+    encoder_.load(w, p + "encoder.layer.", c);
+    w.take_optional(p + "pooler.dense.weight", {d, d});
+    w.take_optional(p + "pooler.dense.bias", {d});
+    if (layout.has_head) {
+      head_.dense_weight = w.take("lm_head.dense.weight", {d, d});
+      head_.dense_bias = w.take("lm_head.dense.bias", {d});
+      head_.layer_norm_weight = w.take("lm_head.layer_norm.weight", {d});
+      head_.layer_norm_bias = w.take("lm_head.layer_norm.bias", {d});
+      head_.bias = w.take("lm_head.bias", {c.vocab_size});
+      w.claim_tied_copy("lm_head.decoder.bias", {c.vocab_size});  // always tied to lm_head.bias
+      if (c.tie_word_embeddings) {
+        w.claim_tied_copy("lm_head.decoder.weight", {c.vocab_size, d});
+        head_.decoder_weight = embeddings_.word_embeddings;
+      } else {
+        head_.decoder_weight = w.take("lm_head.decoder.weight", {c.vocab_size, d});
+      }
+      head_.act = Activation::Gelu;  // RobertaLMHead uses gelu whatever hidden_act says
+      head_.eps = c.layer_norm_eps;
+    }
+    w.ignore_buffers({"embeddings.position_ids"});
+  }
+
+  const ModelInfo& info() const override { return info_; }
+
+  at::Tensor forward(const Inputs& raw_inputs, Taps& taps, bool compute_logits) override {
+    c10::InferenceMode guard;
+    if (compute_logits) require_lm_head(info_);
+    const Inputs inputs = checked_inputs(raw_inputs, info_, embeddings_.word_embeddings.device());
+    const at::Tensor& input_ids = inputs.input_ids;
+    at::Tensor token_type_ids =
+        inputs.token_type_ids.defined() ? inputs.token_type_ids : at::zeros_like(input_ids);  // [B,T]
+    at::Tensor position_ids = roberta_position_ids(input_ids, config_.pad_token_id);          // [B,T]
+
+    at::Tensor hidden_states = embeddings_.forward(input_ids, token_type_ids, position_ids);  // [B,T,D]
+    at::Tensor padding_mask;
+    if (inputs.attention_mask.defined())
+      padding_mask = additive_padding_mask(inputs.attention_mask);  // [B,1,1,T]
+    hidden_states = encoder_.forward(hidden_states, padding_mask, taps);
+    if (!compute_logits) return {};
+    return head_.forward(hidden_states);
+  }
+
+ private:
+  BertConfig config_;
+  ModelInfo info_;
+  BertEmbeddings embeddings_;
+  BertEncoder encoder_;
+  MlmHead head_;
+};
+
+}  // namespace
+
+std::unique_ptr<Model> make_roberta(ModelContext& ctx) { return std::make_unique<Roberta>(ctx); }
+
+}  // namespace atlas::models

@@ -1,0 +1,52 @@
+#pragma once
+// Strict weight store over an atlas::io::Checkpoint: every tensor the model needs is taken by name
+// with its expected shape, and finish() rejects whatever nobody claimed. Loading is strict both
+// ways so that a checkpoint of a slightly different architecture cannot load "successfully".
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "atlas/io/checkpoint.hpp"
+
+namespace atlas::models {
+
+class WeightStore {
+ public:
+  WeightStore(io::Checkpoint checkpoint, c10::Device device);
+
+  /// The tensor as float32 on the device (F16/BF16/F64 converted). CheckpointError naming tensor,
+  /// file, expected and got when it is missing or its shape differs.
+  at::Tensor take(const std::string& name, const std::vector<int64_t>& shape);
+  /// Like take(), but an absent tensor gives an undefined tensor (parts a class may or may not
+  /// save, e.g. BERT's pooler).
+  at::Tensor take_optional(const std::string& name, const std::vector<int64_t>& shape);
+  /// Claims a stored copy of a tied weight (pytorch_model.bin files save lm_head.weight next to the
+  /// embedding it is tied to); the shape is checked, the values are not used.
+  void claim_tied_copy(const std::string& name, const std::vector<int64_t>& shape);
+  /// Claims unclaimed tensors whose names end with one of `suffixes`: non-persistent buffers that
+  /// older checkpoints contain (GPT-2 "attn.bias", "rotary_emb.inv_freq", "position_ids").
+  void ignore_buffers(const std::vector<std::string>& suffixes);
+  /// CheckpointError listing the tensors nobody claimed (`owner` names the model class).
+  void finish(const std::string& owner) const;
+
+  bool contains(const std::string& name) const { return checkpoint_.contains(name); }
+  /// Whether some tensor name starts with `prefix`.
+  bool has_prefix(const std::string& prefix) const;
+  const io::Checkpoint& checkpoint() const { return checkpoint_; }
+  c10::Device device() const { return device_; }
+
+ private:
+  at::Tensor convert(const std::string& name, const io::RawTensor& raw) const;
+  io::Checkpoint checkpoint_;
+  std::set<std::string> unclaimed_;
+  c10::Device device_;
+};
+
+/// "[2, 3]" for error messages.
+std::string shape_string(const std::vector<int64_t>& shape);
+
+}  // namespace atlas::models
