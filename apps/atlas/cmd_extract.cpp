@@ -25,6 +25,9 @@ Examples:
   auto* text_opt = sub->add_option("--text,-t", *text, "Input text (UTF-8)");
   auto* ids_opt = sub->add_option("--ids", *ids, "Input token ids instead of text, comma-separated: 1,2,3");
   text_opt->excludes(ids_opt);
+  auto pair = std::make_shared<std::string>();
+  auto* pair_opt = sub->add_option("--pair", *pair, "Second segment of a sentence pair (BERT: [CLS] A [SEP] B [SEP], token types 0/1)");
+  pair_opt->needs(text_opt);
   sub->add_option("--output,-o", opts->output, "Output .npz file (written to a temp file, then renamed)")->required();
   sub->add_option("--layers", opts->layers, "Layers to store: all, 3, 0,2-4, -1 (last)")->capture_default_str();
   sub->add_option("--heads", opts->heads, "Heads to store: all, 0-3, ...")->capture_default_str();
@@ -40,6 +43,7 @@ Examples:
             extract::ExtractOptions o = *opts;
             if (text_opt->count() > 0) o.text = *text;
             if (ids_opt->count() > 0) o.ids = extract::parse_ids(*ids);
+            if (pair_opt->count() > 0) o.text_pair = *pair;
             o.add_special_tokens = !*no_special;
             o.command_line = command_line();
             extract::ExtractSummary s = extract::run_extract(o);

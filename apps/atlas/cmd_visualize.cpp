@@ -1,9 +1,66 @@
-// Placeholder until the visualize subcommand lands.
+// atlas visualize KIND INPUT.npz... -o OUT: flags → atlas::render::VisualizeOptions → visualize().
+#include <fmt/format.h>
+
+#include "atlas/render/colormap.hpp"
+#include "atlas/render/visualize.hpp"
 #include "commands.hpp"
+
 namespace atlas::cli {
+
 Command add_visualize(CLI::App& app) {
-  auto* sub = app.add_subcommand("visualize", "(not yet implemented)");
-  sub->group("");  // hidden
-  return {sub, [] { return 1; }};
+  auto* sub = app.add_subcommand("visualize", "Render attention figures (PNG, SVG, PDF, EPS) from extract NPZ files");
+  auto opts = std::make_shared<render::VisualizeOptions>();
+  auto inputs = std::make_shared<std::vector<std::string>>();
+  auto output = std::make_shared<std::string>();
+  auto vmin = std::make_shared<double>(0), vmax = std::make_shared<double>(0);
+  sub->footer(fmt::format(
+      "Kinds: heatmap (one layer/head or mean), grid (layers x heads), flow (head view), flowgraph (information "
+      "flow to --target), contrast (two inputs and their difference), profile (distance and entropy).\n"
+      "Colour maps: {}. Styles: paper, slides, dark or a .yaml file (docs/visualize.md).",
+      fmt::join(render::Colormap::names(), ", ")));
+  sub->add_option("kind", opts->kind, "Figure kind")->required()->check(CLI::IsMember(render::figure_kinds()));
+  sub->add_option("inputs", *inputs, "Attention NPZ file(s) from `atlas extract` (contrast: two)")->required();
+  sub->add_option("-o,--output", *output, "Output .png/.svg/.pdf/.eps, or DIR/ for several figures")->required();
+  sub->add_option("--layer", opts->layer, "Model layer: index, list 0,2, range 1-3, 'mean' or 'all'");
+  sub->add_option("--head", opts->head, "Head: index, list, range, 'mean' or 'all'");
+  sub->add_flag("--all-layers", opts->all_layers, "One figure per stored layer (into -o DIR/)");
+  sub->add_flag("--all-heads", opts->all_heads, "One figure per stored head (into -o DIR/)");
+  sub->add_option("--dpi", opts->dpi, "PNG resolution")->capture_default_str();
+  sub->add_option("--width", opts->width, "Figure width: 6in, 15cm, 1800px, 432pt (default from the style)");
+  sub->add_option("--height", opts->height, "Figure height (default: fitted to the content)");
+  sub->add_option("--style", opts->style, "Style name (paper, slides, dark) or path to a .yaml")->capture_default_str();
+  sub->add_option("--colormap", opts->colormap, "Colour map (overrides the style)");
+  auto* vmin_opt = sub->add_option("--vmin", *vmin, "Lower end of the colour scale");
+  auto* vmax_opt = sub->add_option("--vmax", *vmax, "Upper end of the colour scale (default: largest value)");
+  sub->add_flag("--values", opts->values, "Print values in the cells (small matrices)");
+  sub->add_flag("--hide-special", opts->hide_special, "Leave out special tokens (<s>, [CLS], [SEP])");
+  sub->add_flag("--raw-tokens", opts->raw_tokens, "Show vocabulary strings (Ġ, ▁, ##) instead of readable labels");
+  sub->add_option("--threshold", opts->threshold, "flow/flowgraph: hide links below this weight")->capture_default_str();
+  sub->add_option("--focus", opts->focus, "flow: keep only this query token's links (index or text)");
+  sub->add_option("--target", opts->target, "flowgraph: output token whose paths are emphasised (default: last)");
+  sub->add_option("--title", opts->title, "Replace the generated title");
+  sub->add_option("--format", opts->format, "Batch: file format in the directory (png, svg, pdf, eps)")->capture_default_str();
+  sub->add_option("--name-pattern", opts->name_pattern, "Batch: file names; fields {stem} {kind} {layer} {head} {sel} {ext}")
+      ->capture_default_str();
+  sub->add_option("-j,--jobs", opts->jobs, "Batch: parallel renders (0 = all cores)")->capture_default_str();
+
+  return {sub, [sub, opts, inputs, output, vmin, vmax, vmin_opt, vmax_opt] {
+            render::VisualizeOptions o = *opts;
+            for (const auto& in : *inputs) o.inputs.emplace_back(in);
+            o.output = *output;
+            if (vmin_opt->count() > 0) o.vmin = *vmin;
+            if (vmax_opt->count() > 0) o.vmax = *vmax;
+            // CLI11 keeps no raw argv; the provenance line is rebuilt from what was given.
+            std::string cmd = fmt::format("atlas visualize {} {} -o {}", o.kind, fmt::join(*inputs, " "), *output);
+            for (const auto* opt : sub->get_options())
+              if (opt->count() > 0 && !opt->get_lnames().empty() && opt->get_lnames()[0] != "output")
+                cmd += fmt::format(" --{}{}", opt->get_lnames()[0],
+                                   opt->as<std::string>() == "true" ? std::string() : " " + opt->as<std::string>());
+            o.command_line = cmd;
+            auto written = render::visualize(o);
+            for (const auto& p : written) fmt::print("{}\n", p.string());
+            return 0;
+          }};
 }
+
 }  // namespace atlas::cli

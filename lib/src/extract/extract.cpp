@@ -50,6 +50,7 @@ struct Tokenized {
   std::vector<std::string> labels;
   std::vector<int64_t> offsets;   // [Q*2]
   std::vector<uint8_t> special;
+  std::vector<int64_t> type_ids;  // empty: all zeros
   std::string tokenizer_kind = "none";
 };
 
@@ -64,7 +65,13 @@ Tokenized tokenize_input(const ExtractOptions& o, int64_t vocab_size) {
                 static_cast<unsigned char>((*o.text)[bad]), bad);
     tok = tokenize::load_tokenizer(o.model_dir);
     t.tokenizer_kind = tok->kind();
-    tokenize::Encoding enc = tok->encode(*o.text, o.add_special_tokens);
+    if (o.text_pair) {
+      ATLAS_CHECK(!o.text_pair->empty(), InputError, "the second text (--pair) is empty");
+      ATLAS_CHECK(utf8::valid(*o.text_pair), InputError, "the second text (--pair) is not valid UTF-8");
+    }
+    tokenize::Encoding enc = o.text_pair ? tok->encode_pair(*o.text, *o.text_pair, o.add_special_tokens)
+                                         : tok->encode(*o.text, o.add_special_tokens);
+    if (o.text_pair) t.type_ids = enc.type_ids;
     ATLAS_CHECK(enc.size() > 0, InputError, "the input text produced no tokens");
     t.ids = enc.ids;
     t.tokens = enc.tokens;
@@ -168,6 +175,7 @@ ExtractSummary run_extract(const ExtractOptions& o) {
   const auto t0 = Clock::now();
   ATLAS_CHECK(o.text.has_value() != o.ids.has_value(), InputError,
               "give exactly one input: --text STR or --ids 1,2,3");
+  ATLAS_CHECK(!o.text_pair || o.text, InputError, "--pair needs --text (the first segment)");
   ATLAS_CHECK(o.dtype == "float32" || o.dtype == "float16", InputError,
               "unknown --dtype '{}' (expected float32 or float16)", o.dtype);
   check_model_dir(o.model_dir);
@@ -190,9 +198,8 @@ ExtractSummary run_extract(const ExtractOptions& o) {
   std::vector<int64_t> layers = parse_index_list(o.layers, info.num_layers, "layer");
   std::vector<int64_t> heads = parse_index_list(o.heads, info.num_heads, "head");
 
-  io::Checkpoint ckpt_info = io::Checkpoint::open(o.model_dir);
-  const std::string ckpt_hash = ckpt_info.hash();
-  const std::string ckpt_format = ckpt_info.format();
+  const std::string ckpt_hash = io::checkpoint_hash(info.checkpoint_files);
+  const std::string ckpt_format = info.checkpoint_format;
 
   const at::ScalarType store = o.dtype == "float16" ? at::kHalf : at::kFloat;
   const io::DType store_np = o.dtype == "float16" ? io::DType::F16 : io::DType::F32;
@@ -205,6 +212,7 @@ ExtractSummary run_extract(const ExtractOptions& o) {
   at::Device device(o.device);
   models::Inputs inputs;
   inputs.input_ids = at::tensor(tok.ids, at::kLong).unsqueeze(0).to(device);   // [1,Q]
+  if (!tok.type_ids.empty()) inputs.token_type_ids = at::tensor(tok.type_ids, at::kLong).unsqueeze(0).to(device);
   const auto tm0 = Clock::now();
   at::Tensor logits = model->forward(inputs, sink, o.logits);
   const auto tm1 = Clock::now();
@@ -221,6 +229,7 @@ ExtractSummary run_extract(const ExtractOptions& o) {
   io::NdArray special(io::DType::Bool, {q});
   for (int64_t i = 0; i < q; ++i) special.as_mutable<bool>()[i] = tok.special[i] != 0;
   writer.add("special", special);
+  if (!tok.type_ids.empty()) writer.add("token_type_ids", io::NdArray::from<int64_t>({q}, tok.type_ids));
   if (o.logits) {
     at::Tensor l = logits.select(0, 0).to(at::kCPU, at::kFloat).contiguous();   // [Q,V]
     io::NdArray arr(io::DType::F32, {l.size(0), l.size(1)});
@@ -254,6 +263,7 @@ ExtractSummary run_extract(const ExtractOptions& o) {
       {"threads", threads},
   };
   if (o.text) meta["input"]["text"] = *o.text;
+  if (o.text_pair) meta["input"]["text_pair"] = *o.text_pair;
   writer.add("meta", io::NdArray::scalar_string(meta.dump()));
   writer.close();
 

@@ -178,10 +178,12 @@ const RawTensor& Checkpoint::at(const std::string& name) const {
   return it->second;
 }
 
-std::string Checkpoint::hash() const {
-  ATLAS_CHECK(!files_.empty(), CheckpointError, "checkpoint has no files to hash");
-  if (files_.size() == 1) return sha256_file(files_[0]);
-  std::vector<fs::path> sorted = files_;
+std::string Checkpoint::hash() const { return checkpoint_hash(files_); }
+
+std::string checkpoint_hash(const std::vector<fs::path>& files) {
+  ATLAS_CHECK(!files.empty(), CheckpointError, "checkpoint has no files to hash");
+  if (files.size() == 1) return sha256_file(files[0]);
+  std::vector<fs::path> sorted = files;
   std::sort(sorted.begin(), sorted.end(), [](const fs::path& a, const fs::path& b) {
     return a.filename().string() < b.filename().string();
   });

@@ -42,7 +42,7 @@ struct Layout {
 Layout resolve_layout(ModelContext& ctx, const std::string& head_class, const std::string& base_class,
                       const std::string& prefix);
 /// The ModelInfo fields every architecture fills the same way.
-ModelInfo base_info(const ModelContext& ctx, const Layout& layout);
+ModelInfo base_info(ModelContext& ctx, const Layout& layout);
 
 using Factory = std::unique_ptr<Model> (*)(ModelContext& ctx);
 

@@ -20,6 +20,7 @@ struct GptNeoXConfig {
   int64_t num_hidden_layers = 0;
   int64_t num_attention_heads = 0;
   int64_t intermediate_size = 0;
+  int64_t max_position_embeddings = 2048;
   Activation hidden_act = Activation::Gelu;
   double rotary_pct = 0.25;
   double rotary_emb_base = 10000.0;
@@ -36,6 +37,7 @@ struct GptNeoXConfig {
     cfg.num_hidden_layers = c.integer("num_hidden_layers");
     cfg.num_attention_heads = c.integer("num_attention_heads");
     cfg.intermediate_size = c.integer("intermediate_size");
+    cfg.max_position_embeddings = c.integer("max_position_embeddings", 2048);
     cfg.hidden_act = parse_activation(c, "hidden_act", "gelu");
     cfg.rotary_pct = c.number("rotary_pct", 0.25);
     cfg.rotary_emb_base = c.number("rotary_emb_base", 10000.0);
@@ -88,7 +90,7 @@ class GptNeoX final : public Model {
     info_.num_heads = info_.num_kv_heads = c.num_attention_heads;
     info_.hidden_size = c.hidden_size;
     info_.vocab_size = c.vocab_size;
-    info_.max_positions = 0;
+    info_.max_positions = c.max_position_embeddings;  // trained context (RoPE has no table)
     info_.causal = true;
 
     WeightStore& w = ctx.weights();

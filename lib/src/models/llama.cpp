@@ -91,7 +91,9 @@ class LlamaDecoder final : public Model {
     info_.num_kv_heads = c.num_key_value_heads;
     info_.hidden_size = c.hidden_size;
     info_.vocab_size = c.vocab_size;
-    info_.max_positions = 0;  // RoPE: no table bounds the length
+    // RoPE has no table that bounds the length, but positions past the trained context are out of
+    // distribution: refuse them like the absolute-position models do.
+    info_.max_positions = c.max_position_embeddings;
     info_.causal = true;
 
     WeightStore& w = ctx.weights();

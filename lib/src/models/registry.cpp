@@ -66,12 +66,14 @@ Layout resolve_layout(ModelContext& ctx, const std::string& head_class, const st
   return layout;
 }
 
-ModelInfo base_info(const ModelContext& ctx, const Layout& layout) {
+ModelInfo base_info(ModelContext& ctx, const Layout& layout) {
   ModelInfo info;
   info.model_type = ctx.config().string("model_type");
   info.model_class = layout.model_class;
   info.has_lm_head = layout.has_head;
   info.pad_token_id = ctx.config().integer("pad_token_id", -1);
+  info.checkpoint_format = ctx.weights().checkpoint().format();
+  info.checkpoint_files = ctx.weights().checkpoint().files();
   return info;
 }
 

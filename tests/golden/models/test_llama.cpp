@@ -21,5 +21,5 @@ TEST_CASE("llama: model info reports grouped-query heads") {
   CHECK(model->info().num_heads == 4);
   CHECK(model->info().num_kv_heads == 2);
   CHECK(model->info().causal);
-  CHECK(model->info().max_positions == 0);
+  CHECK(model->info().max_positions == 256);  // the trained context, max_position_embeddings
 }

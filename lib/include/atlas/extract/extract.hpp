@@ -13,6 +13,7 @@ struct ExtractOptions {
   std::filesystem::path model_dir;
   std::optional<std::string> text;               // exactly one of text / ids
   std::optional<std::vector<int64_t>> ids;
+  std::optional<std::string> text_pair;          // second segment (BERT-style sentence pairs)
   std::filesystem::path output;
   std::string layers = "all";                    // "all", "0,2-4", "-1" (last)
   std::string heads = "all";

@@ -59,6 +59,9 @@ class Checkpoint {
   std::string format_;
 };
 
+/// The digest Checkpoint::hash() reports, computed from the weight files alone (no loading).
+std::string checkpoint_hash(const std::vector<std::filesystem::path>& files);
+
 /// Lower-level readers (used by Checkpoint::open, exposed for tests).
 std::map<std::string, RawTensor> read_safetensors(const std::filesystem::path& file);
 std::map<std::string, RawTensor> read_torch_bin(const std::filesystem::path& file);

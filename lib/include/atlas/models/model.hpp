@@ -25,6 +25,8 @@ struct ModelInfo {
   bool causal = false;
   int64_t pad_token_id = -1;     // -1 when the config has none
   bool has_lm_head = true;       // false for a bare base model (e.g. BertModel): no logits
+  std::string checkpoint_format;                        // "safetensors" or "pytorch_bin"
+  std::vector<std::filesystem::path> checkpoint_files;  // for provenance (io::checkpoint_hash)
 };
 
 struct Inputs {

@@ -1,0 +1,65 @@
+#pragma once
+/// `atlas visualize`: publication figures of attention NPZ files with Cairo + Pango.
+///   heatmap   one layer/head (or the mean), tokens on both axes, colour bar, masked causal triangle
+///   grid      selected layers x heads as small multiples on a shared colour scale ("model view")
+///   flow      "head view": two token columns joined by lines whose width/opacity follow attention
+///   flowgraph information flow through the layers (head mean, 0.5*A + 0.5*I), paths to a target
+///   contrast  two inputs side by side and their difference (diverging map, symmetric scale)
+///   profile   attention by token distance per layer, entropy per head (L x H)
+/// Output format follows the extension: .png (dpi), .svg, .pdf (metadata, reproducible), .eps.
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace atlas::render {
+
+struct VisualizeOptions {
+  std::string kind;                               ///< heatmap|grid|flow|flowgraph|contrast|profile
+  std::vector<std::filesystem::path> inputs;      ///< contrast takes exactly two
+  std::filesystem::path output;                   ///< a file, or a directory ("dir/") for batches
+  std::string layer;        ///< model layer index, list ("0,2", "1-3"), or "mean"; "" = kind default
+  std::string head;         ///< same for heads
+  bool all_layers = false;  ///< batch: one figure per stored layer
+  bool all_heads = false;   ///< batch: one figure per stored head
+  int dpi = 300;
+  std::string width, height;  ///< "6in", "15cm", "1800px", "432pt"; "" = style / kind default
+  std::string style = "paper";
+  std::string colormap;       ///< overrides the style's map
+  std::optional<double> vmin, vmax;
+  bool values = false;        ///< print cell values (small matrices)
+  bool hide_special = false;  ///< drop template tokens (<s>, [CLS], …) from both axes
+  bool raw_tokens = false;    ///< vocabulary strings (Ġ, ▁, ##) instead of token_labels
+  double threshold = 0.05;    ///< flow / flowgraph: links below are not drawn
+  std::string focus;          ///< flow: keep one query token's links (index or text)
+  std::string target;         ///< flowgraph: output token whose paths are emphasised (index or text)
+  std::string title;          ///< overrides the generated title
+  std::string format = "png"; ///< batch: extension of the files written into the directory
+  std::string name_pattern = "{stem}_{kind}{sel}.{ext}";  ///< batch file names
+  int jobs = 0;               ///< batch threads; 0 = hardware concurrency
+  std::string command_line;   ///< provenance recorded in PDF/SVG metadata
+};
+
+/// Renders the figure(s) and returns the files written (each atomically: temp file + rename).
+std::vector<std::filesystem::path> visualize(const VisualizeOptions& options);
+
+/// Figure kinds, in documentation order.
+std::vector<std::string> figure_kinds();
+
+/// An 8-bit RGBA image (straight alpha), read back from a PNG (for tests and tools).
+struct Image {
+  int width = 0, height = 0;
+  std::vector<uint8_t> rgba;  ///< row-major, 4 bytes per pixel
+  const uint8_t* pixel(int x, int y) const { return rgba.data() + (size_t(y) * width + x) * 4; }
+};
+Image read_png(const std::filesystem::path& path);
+
+/// Glyphs Pango could not find in any installed font for `text` set in `font` (0 = all present).
+int unknown_glyph_count(const std::string& text, const std::string& font = "DejaVu Sans");
+
+/// Figure size in points from "6in" / "15cm" / "1800px" (px use `dpi`) / "432pt" / a bare number
+/// (inches); InputError otherwise.
+double parse_length_pt(const std::string& text, int dpi, const std::string& what);
+
+}  // namespace atlas::render

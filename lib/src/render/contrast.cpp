@@ -1,0 +1,172 @@
+// contrast: input A, input B and A − B on a symmetric diverging scale. When the tokenisations differ,
+// B is projected onto A's tokens through their character offsets: a query row of A averages the B
+// rows it overlaps (by overlap length); a key column of A collects the attention B gives to the
+// B tokens it overlaps (split by the share of each B token it covers).
+#include <algorithm>
+#include <cmath>
+
+#include "atlas/core/error.hpp"
+#include "render/figures.hpp"
+
+namespace atlas::render {
+
+namespace {
+
+// overlap[i][p]: characters shared by A token i and B token p; special tokens match in order.
+std::vector<double> overlaps(const AttentionData& a, const AttentionData& b) {
+  std::vector<double> ov(size_t(a.q * b.q), 0.0);
+  std::vector<int64_t> sa, sb;
+  for (int64_t i = 0; i < a.q; ++i)
+    if (a.offsets[i][0] < 0) sa.push_back(i);
+  for (int64_t p = 0; p < b.q; ++p)
+    if (b.offsets[p][0] < 0) sb.push_back(p);
+  for (size_t n = 0; n < std::min(sa.size(), sb.size()); ++n) ov[sa[n] * b.q + sb[n]] = 1;
+  for (int64_t i = 0; i < a.q; ++i) {
+    if (a.offsets[i][0] < 0) continue;
+    for (int64_t p = 0; p < b.q; ++p) {
+      if (b.offsets[p][0] < 0) continue;
+      const int64_t lo = std::max(a.offsets[i][0], b.offsets[p][0]);
+      const int64_t hi = std::min(a.offsets[i][1], b.offsets[p][1]);
+      if (hi > lo) ov[i * b.q + p] = double(hi - lo);
+    }
+  }
+  return ov;
+}
+
+}  // namespace
+
+Figure contrast_figure(const FigureRequest& req) {
+  const AttentionData& a = *req.data;
+  const AttentionData& b = *req.other;
+  const Style& style = *req.style;
+  const VisualizeOptions& o = *req.options;
+  ATLAS_CHECK(a.q == a.k && b.q == b.k, InputError, "contrast needs self-attention inputs (Q = K)");
+  // The same model layers/heads from B.
+  Selection lb, hb;
+  lb.mean = req.layers.mean;
+  hb.mean = req.heads.mean;
+  for (int64_t p : req.layers.positions) lb.positions.push_back(b.layer_position(a.layers[p]));
+  for (int64_t p : req.heads.positions) hb.positions.push_back(b.head_position(a.heads[p]));
+  const auto ma = mean_matrix(a, req.layers, req.heads);
+  const auto mb = mean_matrix(b, lb, hb);
+
+  std::vector<float> projected(size_t(a.q * a.k), 0.0f);
+  std::string alignment;
+  const bool same_text = a.text == b.text || a.text.empty() || b.text.empty();
+  if (a.tokens == b.tokens || (!same_text && a.q == b.q)) {
+    // Different texts of equal length (a minimal pair) are compared position by position.
+    projected = mb;
+    alignment = a.tokens == b.tokens ? "same tokens" : "different texts, aligned by position";
+  } else {
+    ATLAS_CHECK(!a.offsets.empty() && !b.offsets.empty(), InputError,
+                "contrast: '{}' and '{}' have different tokens and no 'offsets' to align them", a.path.string(),
+                b.path.string());
+    ATLAS_CHECK(same_text, InputError,
+                "contrast: '{}' and '{}' hold different texts with different token counts ({} vs {}); "
+                "character offsets cannot align them",
+                a.path.string(), b.path.string(), a.q, b.q);
+    const auto ov = overlaps(a, b);
+    std::vector<double> row_w(ov.size()), col_w(ov.size());
+    for (int64_t i = 0; i < a.q; ++i) {
+      double s = 0;
+      for (int64_t p = 0; p < b.q; ++p) s += ov[i * b.q + p];
+      for (int64_t p = 0; p < b.q; ++p) row_w[i * b.q + p] = s > 0 ? ov[i * b.q + p] / s : 0;
+    }
+    for (int64_t p = 0; p < b.q; ++p) {
+      double len = b.offsets[p][0] < 0 ? 1.0 : double(std::max<int64_t>(1, b.offsets[p][1] - b.offsets[p][0]));
+      for (int64_t j = 0; j < a.q; ++j) col_w[j * b.q + p] = ov[j * b.q + p] / len;
+    }
+    std::vector<double> tmp(size_t(a.q * b.q), 0.0);  // rows projected: [Qa, Kb]
+    for (int64_t i = 0; i < a.q; ++i)
+      for (int64_t p = 0; p < b.q; ++p)
+        if (double w = row_w[i * b.q + p]; w > 0)
+          for (int64_t c = 0; c < b.k; ++c) tmp[i * b.k + c] += w * mb[p * b.k + c];
+    for (int64_t i = 0; i < a.q; ++i)
+      for (int64_t j = 0; j < a.k; ++j) {
+        double s = 0;
+        for (int64_t c = 0; c < b.k; ++c) s += tmp[i * b.k + c] * col_w[j * b.q + c];
+        projected[i * a.k + j] = float(s);
+      }
+    alignment = fmt::format("B ({} tokens) aligned to A ({} tokens) by character offsets", b.q, a.q);
+  }
+
+  const auto vis = visible_tokens(a, o.hide_special);
+  Matrix A = restrict_matrix(a, ma, vis, vis);
+  Matrix B = restrict_matrix(a, projected, vis, vis);
+  Matrix D = A;
+  double vmax_ab = 0, dmax = 0;
+  for (size_t n = 0; n < D.values.size(); ++n) {
+    D.values[n] = A.values[n] - B.values[n];
+    if (!A.mask.empty() && A.mask[n]) continue;
+    vmax_ab = std::max({vmax_ab, double(A.values[n]), double(B.values[n])});
+    dmax = std::max(dmax, double(std::abs(D.values[n])));
+  }
+  if (vmax_ab <= 0) vmax_ab = 1;
+  if (dmax <= 0) dmax = 1e-3;
+  const double vmin = o.vmin.value_or(0.0), vmax = o.vmax.value_or(vmax_ab);
+  const auto labels = token_display(a, o, vis, style);
+  const Colormap& seq = Colormap::get(o.colormap.empty() ? style.colormap : o.colormap);
+  const Colormap& div = Colormap::get(style.diverging_colormap);
+
+  const std::string title = !o.title.empty() ? o.title
+      : fmt::format("{} \u00B7 {} \u00B7 {}", model_label(a), req.layers.describe(a.layers, "layer"),
+                    req.heads.describe(a.heads, "head"));
+  const std::string subtitle = fmt::format("A = {}, B = {}; {}", a.path.stem().string(), b.path.stem().string(), alignment);
+  const std::vector<std::string> panel_names = {"A: " + a.path.stem().string(), "B: " + b.path.stem().string(),
+                                                "A \u2212 B"};
+  const double W = req.width > 0 ? req.width : std::max(style.width, 7.0) * 72;
+  const double th = title_height(style, title, subtitle);
+  const double lh = measure_text(style, "Ag", style.label_size).height;
+  const double cb1 = colorbar_width(style, vmin, vmax, "attention"), cb2 = colorbar_width(style, -dmax, dmax, "difference");
+  const double ylab = max_text_width(style, labels, style.tick_size) + 4;
+  const double gap = 14;
+  double P = (W - 2 * style.margin - ylab - 3 * gap - 6 - cb1 - 6 - cb2) / 3;
+  const double xlab_w = max_text_width(style, labels, style.tick_size);
+  const double cell0 = P / double(vis.size());
+  const bool rotate = xlab_w > cell0 * 0.92;
+  const double fh = measure_text(style, "Ag", style.tick_size).height;
+  const double xlab_h = (rotate ? xlab_w : fh) + 4;
+  if (req.height > 0) P = std::min(P, req.height - 2 * style.margin - th - lh - 4 - xlab_h);
+  ATLAS_CHECK(P > 10, InputError, "figure is too small for a contrast of {} tokens", vis.size());
+  const double H = req.height > 0 ? req.height : 2 * style.margin + th + lh + 4 + P + xlab_h;
+  const double cell = P / double(vis.size());
+  const double y0 = style.margin + th + lh + 4;
+  const double xa = style.margin + ylab, xb = xa + P + gap, xc1 = xb + P + 6, xd = xc1 + cb1 + gap, xc2 = xd + P + 6;
+
+  Figure f;
+  f.width = W;
+  f.height = H;
+  f.title = title;
+  const bool values = o.values;
+  f.draw = [=, &style, &seq, &div](cairo_t* cr) {
+    draw_title(cr, style, W, title, subtitle);
+    MatrixStyle ms;
+    ms.cmap = &seq;
+    ms.vmin = vmin;
+    ms.vmax = vmax;
+    ms.values = values;
+    MatrixStyle md = ms;
+    md.cmap = &div;
+    md.vmin = -dmax;
+    md.vmax = dmax;
+    const double xs[3] = {xa, xb, xd};
+    const Matrix* ms_[3] = {&A, &B, &D};
+    const int step = label_step(cell, fh);
+    for (int p = 0; p < 3; ++p) {
+      draw_text(cr, style, panel_names[p], style.label_size, xs[p] + P / 2, y0 - 3, 0.5, 1, style.foreground);
+      draw_matrix(cr, style, *ms_[p], xs[p], y0, cell, cell, p == 2 ? md : ms);
+      for (size_t j = 0; j < labels.size(); j += step) {
+        const double x = xs[p] + (j + 0.5) * cell;
+        if (rotate) draw_text(cr, style, labels[j], style.tick_size, x, y0 + P + 3, 1, 0.5, style.foreground, 90);
+        else draw_text(cr, style, labels[j], style.tick_size, x, y0 + P + 3, 0.5, 0, style.foreground);
+      }
+    }
+    for (size_t i = 0; i < labels.size(); i += step)
+      draw_text(cr, style, labels[i], style.tick_size, xa - 3, y0 + (i + 0.5) * cell, 1, 0.5, style.foreground);
+    draw_colorbar(cr, style, seq, xc1, y0, P, vmin, vmax, "attention");
+    draw_colorbar(cr, style, div, xc2, y0, P, -dmax, dmax, "difference");
+  };
+  return f;
+}
+
+}  // namespace atlas::render

@@ -1,0 +1,61 @@
+#pragma once
+// The figure kinds. Each builds a Figure (size + draw function) from a FigureRequest.
+#include <string>
+#include <vector>
+
+#include "atlas/render/attention_data.hpp"
+#include "atlas/render/visualize.hpp"
+#include "render/draw.hpp"
+
+namespace atlas::render {
+
+/// Stored layers or heads chosen by --layer / --head: positions into AttentionData::layers/heads,
+/// and whether they are averaged into one.
+struct Selection {
+  std::vector<int64_t> positions;
+  bool mean = false;
+  std::string describe(const std::vector<int64_t>& index, const char* what) const;
+};
+
+/// "3", "0,2,5", "1-4", "mean", "all" (model indices) → positions; InputError naming the file when
+/// an index is not stored. `fallback` is used when `text` is empty.
+Selection parse_selection(const std::string& text, const std::vector<int64_t>& index, const char* what,
+                          const std::string& file, const std::string& fallback);
+
+struct FigureRequest {
+  const AttentionData* data = nullptr;
+  const AttentionData* other = nullptr;  // contrast: the second input
+  const Style* style = nullptr;
+  const VisualizeOptions* options = nullptr;
+  Selection layers, heads;
+  double width = 0, height = 0;  // pt; 0 = the kind's default
+};
+
+Figure heatmap_figure(const FigureRequest& req);
+Figure grid_figure(const FigureRequest& req);
+Figure flow_figure(const FigureRequest& req);
+Figure flowgraph_figure(const FigureRequest& req);
+Figure contrast_figure(const FigureRequest& req);
+Figure profile_figure(const FigureRequest& req);
+
+// ---- helpers shared by the kinds (figures_common.cpp) ----
+
+/// Mean of the selected layers x heads, row-major [Q, K].
+std::vector<float> mean_matrix(const AttentionData& d, const Selection& layers, const Selection& heads);
+/// Token positions shown (special tokens dropped with --hide-special).
+std::vector<int64_t> visible_tokens(const AttentionData& d, bool hide_special);
+/// Labels of `positions` as displayed (token_labels, or tokens with --raw-tokens).
+std::vector<std::string> token_display(const AttentionData& d, const VisualizeOptions& o,
+                                       const std::vector<int64_t>& positions, const Style& style);
+/// `full[Q,K]` restricted to visible rows/cols, with the causal mask.
+Matrix restrict_matrix(const AttentionData& d, const std::vector<float>& full, const std::vector<int64_t>& rows,
+                       const std::vector<int64_t>& cols);
+/// Model name and a short excerpt of the input text for titles.
+std::string model_label(const AttentionData& d);
+std::string text_excerpt(const AttentionData& d, size_t max_chars = 60);
+/// A token chosen by index ("7") or by its label text ("cat"); InputError listing tokens otherwise.
+int64_t find_token(const AttentionData& d, const std::string& spec, const char* flag);
+/// Widest of `labels` at `size`.
+double max_text_width(const Style& style, const std::vector<std::string>& labels, double size);
+
+}  // namespace atlas::render

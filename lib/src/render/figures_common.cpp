@@ -1,0 +1,150 @@
+#include <algorithm>
+#include <cctype>
+
+#include "atlas/core/error.hpp"
+#include "atlas/core/utf8.hpp"
+#include "render/figures.hpp"
+
+namespace atlas::render {
+
+std::string Selection::describe(const std::vector<int64_t>& index, const char* what) const {
+  std::vector<int64_t> ids;
+  for (int64_t p : positions) ids.push_back(index[p]);
+  if (!mean) return fmt::format("{} {}", what, fmt::join(ids, ","));
+  if (positions.size() == index.size()) return fmt::format("mean of {} {}s", index.size(), what);
+  return fmt::format("mean of {}s {}", what, fmt::join(ids, ","));
+}
+
+Selection parse_selection(const std::string& text_in, const std::vector<int64_t>& index, const char* what,
+                          const std::string& file, const std::string& fallback) {
+  const std::string text = text_in.empty() ? fallback : text_in;
+  Selection sel;
+  if (text == "mean" || text == "all") {
+    for (size_t i = 0; i < index.size(); ++i) sel.positions.push_back(static_cast<int64_t>(i));
+    sel.mean = text == "mean";
+    return sel;
+  }
+  auto position = [&](int64_t id) -> int64_t {
+    for (size_t i = 0; i < index.size(); ++i)
+      if (index[i] == id) return static_cast<int64_t>(i);
+    ATLAS_FAIL(InputError, "'{}' has no {} {} (stored {}s: {})", file, what, id, what, fmt::join(index, ", "));
+  };
+  auto number = [&](const std::string& s) -> int64_t {
+    ATLAS_CHECK(!s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); }),
+                InputError, "--{} expects an index, a list '0,2', a range '1-3', 'mean' or 'all'; got '{}'",
+                what, text);
+    return std::stoll(s);
+  };
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    std::string part = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    size_t dash = part.find('-');
+    if (dash != std::string::npos && dash > 0) {
+      int64_t a = number(part.substr(0, dash)), b = number(part.substr(dash + 1));
+      ATLAS_CHECK(a <= b, InputError, "--{}: empty range '{}'", what, part);
+      for (int64_t v = a; v <= b; ++v) sel.positions.push_back(position(v));
+    } else {
+      sel.positions.push_back(position(number(part)));
+    }
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return sel;
+}
+
+std::vector<float> mean_matrix(const AttentionData& d, const Selection& layers, const Selection& heads) {
+  std::vector<double> acc(static_cast<size_t>(d.q * d.k), 0.0);
+  for (int64_t l : layers.positions)
+    for (int64_t h : heads.positions) {
+      const float* a = d.matrix(l, h);
+      for (size_t i = 0; i < acc.size(); ++i) acc[i] += a[i];
+    }
+  const double n = double(layers.positions.size() * heads.positions.size());
+  std::vector<float> out(acc.size());
+  for (size_t i = 0; i < acc.size(); ++i) out[i] = static_cast<float>(acc[i] / n);
+  return out;
+}
+
+std::vector<int64_t> visible_tokens(const AttentionData& d, bool hide_special) {
+  std::vector<int64_t> out;
+  for (int64_t i = 0; i < d.q; ++i)
+    if (!(hide_special && d.special[i])) out.push_back(i);
+  ATLAS_CHECK(!out.empty(), InputError, "'{}': every token is special; nothing left to show without --hide-special",
+              d.path.string());
+  return out;
+}
+
+std::vector<std::string> token_display(const AttentionData& d, const VisualizeOptions& o,
+                                       const std::vector<int64_t>& positions, const Style& style) {
+  std::vector<std::string> out;
+  const auto& src = o.raw_tokens ? d.tokens : d.token_labels;
+  for (int64_t p : positions) out.push_back(display_label(src[p], style.max_label_chars));
+  return out;
+}
+
+Matrix restrict_matrix(const AttentionData& d, const std::vector<float>& full, const std::vector<int64_t>& rows,
+                       const std::vector<int64_t>& cols) {
+  Matrix m;
+  m.rows = static_cast<int64_t>(rows.size());
+  m.cols = static_cast<int64_t>(cols.size());
+  m.values.resize(static_cast<size_t>(m.rows * m.cols));
+  if (d.causal_mask()) m.mask.assign(m.values.size(), 0);
+  for (int64_t i = 0; i < m.rows; ++i)
+    for (int64_t j = 0; j < m.cols; ++j) {
+      m.values[i * m.cols + j] = full[rows[i] * d.k + cols[j]];
+      if (d.causal_mask()) m.mask[i * m.cols + j] = d.is_masked(rows[i], cols[j]);
+    }
+  return m;
+}
+
+std::string model_label(const AttentionData& d) {
+  return d.model_name.empty() ? d.path.stem().string() : d.model_name;
+}
+
+std::string text_excerpt(const AttentionData& d, size_t max_chars) {
+  std::string text = d.text;
+  if (text.empty()) {
+    for (const auto& t : d.token_labels) text += t;
+  }
+  std::u32string cps;
+  try {
+    cps = utf8::decode(text);
+  } catch (...) {
+    return {};
+  }
+  for (auto& c : cps)
+    if (c == U'\n' || c == U'\t' || c == U'\r') c = U' ';
+  size_t a = cps.find_first_not_of(U' ');
+  if (a == std::u32string::npos) return {};
+  cps = cps.substr(a);
+  if (cps.size() > max_chars) cps = cps.substr(0, max_chars - 1) + U"\u2026";
+  return "\u201C" + utf8::encode(cps) + "\u201D";
+}
+
+int64_t find_token(const AttentionData& d, const std::string& spec, const char* flag) {
+  if (!spec.empty() && std::all_of(spec.begin(), spec.end(), [](unsigned char c) { return std::isdigit(c); })) {
+    int64_t i = std::stoll(spec);
+    ATLAS_CHECK(i < d.q, InputError, "--{} {}: '{}' has {} tokens (0..{})", flag, spec, d.path.string(), d.q, d.q - 1);
+    return i;
+  }
+  auto trim = [](std::string s) {
+    s = display_label(s, 0);
+    return s;
+  };
+  const std::string want = trim(spec);
+  for (int64_t i = 0; i < d.q; ++i)
+    if (trim(d.token_labels[i]) == want || d.tokens[i] == spec) return i;
+  std::vector<std::string> shown;
+  for (int64_t i = 0; i < std::min<int64_t>(d.q, 30); ++i) shown.push_back(trim(d.token_labels[i]));
+  ATLAS_FAIL(InputError, "--{} '{}': no such token in '{}' (tokens: {}{})", flag, spec, d.path.string(),
+             fmt::join(shown, " "), d.q > 30 ? " …" : "");
+}
+
+double max_text_width(const Style& style, const std::vector<std::string>& labels, double size) {
+  double w = 0;
+  for (const auto& l : labels) w = std::max(w, measure_text(style, l, size).width);
+  return w;
+}
+
+}  // namespace atlas::render

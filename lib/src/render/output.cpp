@@ -1,0 +1,178 @@
+#include "render/output.hpp"
+
+#include <cairo-pdf.h>
+#include <cairo-ps.h>
+#include <cairo-svg.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <regex>
+
+#include "atlas/core/error.hpp"
+#include "atlas/core/fs.hpp"
+#include "atlas/core/version.hpp"
+
+namespace atlas::render {
+namespace fs = std::filesystem;
+
+Format format_of(const fs::path& path) {
+  std::string ext = path.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (ext == ".png") return Format::Png;
+  if (ext == ".svg") return Format::Svg;
+  if (ext == ".pdf") return Format::Pdf;
+  if (ext == ".eps") return Format::Eps;
+  ATLAS_FAIL(InputError, "output '{}': unknown figure format '{}' (expected .png, .svg, .pdf or .eps)",
+             path.string(), ext);
+}
+
+namespace {
+
+void check_surface(cairo_surface_t* s, const fs::path& path) {
+  ATLAS_CHECK(cairo_surface_status(s) == CAIRO_STATUS_SUCCESS, IoError, "cannot write '{}': {}",
+              path.string(), cairo_status_to_string(cairo_surface_status(s)));
+}
+
+void paint(cairo_surface_t* surface, const Figure& figure, const Style& style, double scale) {
+  cairo_t* cr = cairo_create(surface);
+  cairo_scale(cr, scale, scale);
+  set_color(cr, style.background);
+  cairo_paint(cr);
+  figure.draw(cr);
+  cairo_status_t st = cairo_status(cr);
+  cairo_destroy(cr);
+  ATLAS_CHECK(st == CAIRO_STATUS_SUCCESS, Error, "drawing failed: {}", cairo_status_to_string(st));
+}
+
+cairo_status_t append_to_string(void* closure, const unsigned char* data, unsigned int length) {
+  static_cast<std::string*>(closure)->append(reinterpret_cast<const char*>(data), length);
+  return CAIRO_STATUS_SUCCESS;
+}
+
+// Cairo numbers SVG ids (surface886, image890) with process-wide counters, so a second figure in the
+// same process would differ; renumbering them in order of appearance makes output depend on the input only.
+std::string canonical_svg_ids(const std::string& svg) {
+  static const std::regex kId(R"((glyph|surface|image|pattern|clip|mask|source|filter)(\d+))");
+  std::map<std::string, int> next;
+  std::map<std::string, std::string> renamed;
+  std::string out;
+  out.reserve(svg.size());
+  auto begin = std::sregex_iterator(svg.begin(), svg.end(), kId);
+  size_t last = 0;
+  for (auto it = begin; it != std::sregex_iterator(); ++it) {
+    const auto& m = *it;
+    const std::string key = m.str(0);
+    auto found = renamed.find(key);
+    if (found == renamed.end()) found = renamed.emplace(key, m.str(1) + std::to_string(next[m.str(1)]++)).first;
+    out.append(svg, last, size_t(m.position(0)) - last);
+    out += found->second;
+    last = size_t(m.position(0) + m.length(0));
+  }
+  out.append(svg, last, std::string::npos);
+  return out;
+}
+
+}  // namespace
+
+void write_figure(const fs::path& path, const Figure& figure, const Style& style, int dpi,
+                  const Provenance& prov) {
+  const Format format = format_of(path);
+  ATLAS_CHECK(dpi >= 10 && dpi <= 2400, InputError, "--dpi must be in 10..2400, got {}", dpi);
+  ATLAS_CHECK(figure.width > 0 && figure.height > 0, InputError, "figure size must be positive, got {} x {} pt",
+              figure.width, figure.height);
+  const std::string creator = fmt::format("atlas {}", version());
+  write_atomically(path, [&](const fs::path& tmp) {
+    switch (format) {
+      case Format::Png: {
+        const double scale = dpi / 72.0;
+        const int w = static_cast<int>(std::lround(figure.width * scale));
+        const int h = static_cast<int>(std::lround(figure.height * scale));
+        ATLAS_CHECK(static_cast<int64_t>(w) * h <= 400'000'000LL, InputError,
+                    "'{}': {} x {} pixels is too large (lower --dpi or the size)", path.string(), w, h);
+        cairo_surface_t* s = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, w, h);
+        check_surface(s, path);
+        try {
+          paint(s, figure, style, scale);
+        } catch (...) {
+          cairo_surface_destroy(s);
+          throw;
+        }
+        cairo_status_t st = cairo_surface_write_to_png(s, tmp.c_str());
+        cairo_surface_destroy(s);
+        ATLAS_CHECK(st == CAIRO_STATUS_SUCCESS, IoError, "cannot write '{}': {}", path.string(),
+                    cairo_status_to_string(st));
+        break;
+      }
+      case Format::Svg: {
+        cairo_surface_t* s = cairo_svg_surface_create(tmp.c_str(), figure.width, figure.height);
+        check_surface(s, path);
+        cairo_svg_surface_set_document_unit(s, CAIRO_SVG_UNIT_PT);
+        paint(s, figure, style, 1.0);
+        cairo_surface_finish(s);
+        cairo_status_t st = cairo_surface_status(s);
+        cairo_surface_destroy(s);
+        ATLAS_CHECK(st == CAIRO_STATUS_SUCCESS, IoError, "cannot write '{}': {}", path.string(),
+                    cairo_status_to_string(st));
+        // Cairo's SVG has no metadata element; a comment after the XML declaration carries provenance.
+        std::string svg = canonical_svg_ids(read_file(tmp));
+        size_t eol = svg.find('\n');
+        if (eol != std::string::npos) {
+          std::string note = fmt::format("<!-- {}; {}; {} -->\n", creator, prov.title, prov.subject);
+          // "--" may not appear inside an XML comment.
+          for (size_t p; (p = note.find("--", 4)) != std::string::npos && p < note.size() - 4;) note.replace(p, 2, "- -");
+          svg.insert(eol + 1, note);
+          std::ofstream(tmp, std::ios::binary | std::ios::trunc) << svg;
+        }
+        break;
+      }
+      case Format::Pdf: {
+        cairo_surface_t* s = cairo_pdf_surface_create(tmp.c_str(), figure.width, figure.height);
+        check_surface(s, path);
+        cairo_pdf_surface_set_metadata(s, CAIRO_PDF_METADATA_TITLE, prov.title.c_str());
+        cairo_pdf_surface_set_metadata(s, CAIRO_PDF_METADATA_SUBJECT, prov.subject.c_str());
+        cairo_pdf_surface_set_metadata(s, CAIRO_PDF_METADATA_CREATOR, creator.c_str());
+        cairo_pdf_surface_set_metadata(s, CAIRO_PDF_METADATA_CREATE_DATE, prov.date.c_str());
+        cairo_pdf_surface_set_metadata(s, CAIRO_PDF_METADATA_MOD_DATE, prov.date.c_str());
+        paint(s, figure, style, 1.0);
+        cairo_surface_finish(s);
+        cairo_status_t st = cairo_surface_status(s);
+        cairo_surface_destroy(s);
+        ATLAS_CHECK(st == CAIRO_STATUS_SUCCESS, IoError, "cannot write '{}': {}", path.string(),
+                    cairo_status_to_string(st));
+        break;
+      }
+      case Format::Eps: {
+        std::string ps;
+        cairo_surface_t* s = cairo_ps_surface_create_for_stream(append_to_string, &ps, figure.width, figure.height);
+        check_surface(s, path);
+        cairo_ps_surface_set_eps(s, 1);
+        cairo_ps_surface_dsc_comment(s, fmt::format("%%Title: {}", prov.title).c_str());
+        paint(s, figure, style, 1.0);
+        cairo_surface_finish(s);
+        cairo_status_t st = cairo_surface_status(s);
+        cairo_surface_destroy(s);
+        ATLAS_CHECK(st == CAIRO_STATUS_SUCCESS, IoError, "cannot write '{}': {}", path.string(),
+                    cairo_status_to_string(st));
+        // Cairo stamps the wall-clock time; the fixed date keeps the same input → same bytes.
+        size_t p = ps.find("%%CreationDate:");
+        if (p != std::string::npos) {
+          size_t e = ps.find('\n', p);
+          ps.replace(p, e - p, "%%CreationDate: " + prov.date);
+        }
+        size_t c = ps.find("%%Creator:");
+        if (c != std::string::npos) {
+          size_t e = ps.find('\n', c);
+          ps.replace(c, e - c, "%%Creator: " + creator + " (cairo)");
+        }
+        std::ofstream out(tmp, std::ios::binary);
+        out << ps;
+        ATLAS_CHECK(out.good(), IoError, "cannot write '{}'", path.string());
+        break;
+      }
+    }
+  });
+}
+
+}  // namespace atlas::render

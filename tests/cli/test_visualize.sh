@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# atlas visualize through the binary: every kind, formats, batches, and one-line errors with exit 1
+# and no partial file. Inputs are written with numpy (the NPZ contract, docs/formats/attention-npz.md).
+set -euo pipefail
+: "${ATLAS:?}" "${ATLAS_PYTHON:?}"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+"$ATLAS_PYTHON" - "$tmp" <<'PY'
+import json, sys, numpy as np
+d = sys.argv[1]
+toks = ['<s>', 'The', 'Ġcat', 'Ġsat', 'Ġon', 'Ġthe', 'Ġmat']
+Q = len(toks); L, H = 2, 3
+rng = np.random.default_rng(0)
+A = rng.random((L, H, Q, Q)).astype(np.float32) * np.tril(np.ones((Q, Q), np.float32))
+A /= A.sum(-1, keepdims=True)
+meta = {"format": "atlas.attention", "format_version": 1, "created": "2026-01-02T03:04:05Z",
+        "model": {"path": "/m/tiny", "causal": True, "checkpoint_sha256": "feed"},
+        "input": {"text": "The cat sat on the mat", "source": "text"}}
+offs = [[-1, -1], [0, 3], [3, 7], [7, 11], [11, 14], [14, 18], [18, 22]]
+np.savez(d + '/ok.npz', attention=A, layers=np.arange(L), heads=np.arange(H), tokens=np.array(toks),
+         token_labels=np.array([t.replace('Ġ', ' ') for t in toks]), offsets=np.array(offs),
+         special=np.array([True] + [False] * (Q - 1)), meta=np.array(json.dumps(meta)))
+np.savez(d + '/noatt.npz', tokens=np.array(toks))
+PY
+
+"$ATLAS" visualize --help >/dev/null || fail "--help"
+for kind in heatmap grid flow flowgraph profile; do
+  "$ATLAS" visualize "$kind" "$tmp/ok.npz" -o "$tmp/$kind.png" --dpi 72 >/dev/null || fail "$kind"
+  [ -s "$tmp/$kind.png" ] || fail "$kind wrote nothing"
+done
+"$ATLAS" visualize contrast "$tmp/ok.npz" "$tmp/ok.npz" -o "$tmp/c.pdf" >/dev/null || fail contrast
+"$ATLAS" visualize heatmap "$tmp/ok.npz" -o "$tmp/h.svg" --layer 1 --head 2 --values --style slides >/dev/null || fail svg
+"$ATLAS" visualize heatmap "$tmp/ok.npz" -o "$tmp/h.eps" --head mean --hide-special >/dev/null || fail eps
+head -c 20 "$tmp/h.eps" | grep -q '%!PS-Adobe-3.0 EPSF' || fail "eps header"
+# PNG size from --width/--height in pixels
+"$ATLAS" visualize heatmap "$tmp/ok.npz" -o "$tmp/sized.png" --width 800px --height 600px --dpi 200 >/dev/null
+"$ATLAS_PYTHON" -c "import struct,sys; b=open(sys.argv[1],'rb').read(24); w,h=struct.unpack('>II',b[16:24]); sys.exit(0 if (w,h)==(800,600) else 1)" \
+  "$tmp/sized.png" || fail "png size"
+# batch into a directory, in parallel
+"$ATLAS" visualize heatmap "$tmp/ok.npz" -o "$tmp/batch/" --all-layers --all-heads -j 2 >/dev/null || fail batch
+[ "$(ls "$tmp/batch" | wc -l)" -eq 6 ] || fail "batch count"
+
+# errors: exit 1, one line, no output file
+expect_error() {  # expect_error PATTERN OUTFILE args...
+  local pattern="$1" out="$2"; shift 2
+  set +e; msg="$("$ATLAS" visualize "$@" 2>&1 >/dev/null)"; rc=$?; set -e
+  [ "$rc" -eq 1 ] || fail "expected exit 1, got $rc for: $*"
+  [ "$(printf '%s\n' "$msg" | wc -l)" -eq 1 ] || fail "expected one line, got: $msg"
+  printf '%s' "$msg" | grep -q "$pattern" || fail "expected '$pattern' in: $msg"
+  [ ! -e "$out" ] || fail "partial file $out"
+  ls -a "$(dirname "$out")" 2>/dev/null | grep -q '\.tmp-' && fail "temp file left in $(dirname "$out")"
+  return 0
+}
+expect_error "has no array 'attention'" "$tmp/e1.png" heatmap "$tmp/noatt.npz" -o "$tmp/e1.png"
+expect_error "has no layer 9" "$tmp/e2.png" heatmap "$tmp/ok.npz" -o "$tmp/e2.png" --layer 9
+expect_error "has no head 5" "$tmp/e3.png" heatmap "$tmp/ok.npz" -o "$tmp/e3.png" --head 5
+printf 'font_size: 3\n' > "$tmp/bad.yaml"
+expect_error "bad.yaml': unknown key 'font_size'" "$tmp/e4.png" heatmap "$tmp/ok.npz" -o "$tmp/e4.png" --style "$tmp/bad.yaml"
+expect_error "unknown colour map 'jet'" "$tmp/e5.png" heatmap "$tmp/ok.npz" -o "$tmp/e5.png" --colormap jet
+expect_error "does not exist" "$tmp/nodir/e6.png" heatmap "$tmp/ok.npz" -o "$tmp/nodir/e6.png"
+mkdir "$tmp/ro" && chmod 555 "$tmp/ro"
+if [ "$(id -u)" -ne 0 ]; then
+  expect_error "not writable" "$tmp/ro/e7.png" heatmap "$tmp/ok.npz" -o "$tmp/ro/e7.png"
+fi
+expect_error "unknown figure format" "$tmp/e8.bmp" heatmap "$tmp/ok.npz" -o "$tmp/e8.bmp"
+expect_error "does not exist" "$tmp/e9.png" heatmap "$tmp/missing.npz" -o "$tmp/e9.png"
+set +e; "$ATLAS" visualize nosuchkind "$tmp/ok.npz" -o "$tmp/x.png" >/dev/null 2>&1; rc=$?; set -e
+[ "$rc" -eq 2 ] || fail "unknown kind should be a usage error (2), got $rc"
+echo "test_visualize: ok"
