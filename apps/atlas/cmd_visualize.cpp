@@ -16,13 +16,26 @@ Command add_visualize(CLI::App& app) {
   sub->footer(fmt::format(
       "Kinds: heatmap (one layer/head or mean), grid (layers x heads), flow (head view), flowgraph (information "
       "flow to --target), contrast (two inputs and their difference), profile (distance and entropy).\n"
-      "Colour maps: {}. Styles: paper, slides, dark or a .yaml file (docs/visualize.md).",
+      "Colour maps: {}. Styles: paper, slides, dark or a .yaml file (docs/visualize.md).\n\n"
+      "Examples:\n"
+      "  atlas extract --model examples/models/stories260K -o story.npz \\\n"
+      "      --text \"Once upon a time, there was a little girl named Lily. She loved to play outside.\"\n"
+      "  atlas visualize heatmap   story.npz -o heatmap.png --layer 2 --head 3\n"
+      "  atlas visualize grid      story.npz -o grid.pdf\n"
+      "  atlas visualize flow      story.npz -o flow.svg --layer 3 --focus Lily --threshold 0.02\n"
+      "  atlas visualize flowgraph story.npz -o flowgraph.png --target She\n"
+      "  atlas visualize contrast  story.npz story.npz -o contrast.png --layer 0 --layer-b 4 --head mean\n"
+      "  atlas visualize profile   story.npz -o profile.png\n"
+      "  atlas visualize heatmap   story.npz -o figs/ --all-layers --all-heads --format pdf -j 4   # batch\n"
+      "  atlas visualize heatmap   story.npz -o dark.png --layer 4 --head 0 --style dark --colormap magma",
       fmt::join(render::Colormap::names(), ", ")));
   sub->add_option("kind", opts->kind, "Figure kind")->required()->check(CLI::IsMember(render::figure_kinds()));
   sub->add_option("inputs", *inputs, "Attention NPZ file(s) from `atlas extract` (contrast: two)")->required();
   sub->add_option("-o,--output", *output, "Output .png/.svg/.pdf/.eps, or DIR/ for several figures")->required();
   sub->add_option("--layer", opts->layer, "Model layer: index, list 0,2, range 1-3, 'mean' or 'all'");
   sub->add_option("--head", opts->head, "Head: index, list, range, 'mean' or 'all'");
+  sub->add_option("--layer-b", opts->layer_b, "contrast: B's layer(s) when they differ from --layer (e.g. two layers of one file)");
+  sub->add_option("--head-b", opts->head_b, "contrast: B's head(s) when they differ from --head");
   sub->add_flag("--all-layers", opts->all_layers, "One figure per stored layer (into -o DIR/)");
   sub->add_flag("--all-heads", opts->all_heads, "One figure per stored head (into -o DIR/)");
   sub->add_option("--dpi", opts->dpi, "PNG resolution")->capture_default_str();
@@ -44,19 +57,13 @@ Command add_visualize(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("-j,--jobs", opts->jobs, "Batch: parallel renders (0 = all cores)")->capture_default_str();
 
-  return {sub, [sub, opts, inputs, output, vmin, vmax, vmin_opt, vmax_opt] {
+  return {sub, [opts, inputs, output, vmin, vmax, vmin_opt, vmax_opt] {
             render::VisualizeOptions o = *opts;
             for (const auto& in : *inputs) o.inputs.emplace_back(in);
             o.output = *output;
             if (vmin_opt->count() > 0) o.vmin = *vmin;
             if (vmax_opt->count() > 0) o.vmax = *vmax;
-            // CLI11 keeps no raw argv; the provenance line is rebuilt from what was given.
-            std::string cmd = fmt::format("atlas visualize {} {} -o {}", o.kind, fmt::join(*inputs, " "), *output);
-            for (const auto* opt : sub->get_options())
-              if (opt->count() > 0 && !opt->get_lnames().empty() && opt->get_lnames()[0] != "output")
-                cmd += fmt::format(" --{}{}", opt->get_lnames()[0],
-                                   opt->as<std::string>() == "true" ? std::string() : " " + opt->as<std::string>());
-            o.command_line = cmd;
+            o.command_line = command_line();
             auto written = render::visualize(o);
             for (const auto& p : written) fmt::print("{}\n", p.string());
             return 0;
