@@ -10,13 +10,11 @@ text="Lily went to the park. She saw a big dog and ran to it."
 echo
 echo "== atlas extract on the embedded model"
 build/bin/atlas extract --model examples/models/stories260K --text "$text" -o out/quickstart.npz
-if build/bin/atlas visualize --help >/dev/null 2>&1 && build/bin/atlas --help | grep -q visualize; then
-  echo
-  echo "== atlas visualize"
-  build/bin/atlas visualize heatmap out/quickstart.npz --layer 4 --head 0 -o out/quickstart-heatmap.png
-  build/bin/atlas visualize flow out/quickstart.npz --layer 4 -o out/quickstart-flow.png
-  echo "figures: out/quickstart-heatmap.png out/quickstart-flow.png"
-fi
+echo
+echo "== atlas visualize"
+build/bin/atlas visualize heatmap out/quickstart.npz --layer 2 --head 3 -o out/quickstart-heatmap.png
+build/bin/atlas visualize flow out/quickstart.npz --layer 1 --head 0-3 -o out/quickstart-flow.png
+echo "figures: $(pwd)/out/quickstart-heatmap.png (layer 2, head 3) and $(pwd)/out/quickstart-flow.png (layer 1, heads 0-3)"
 echo
 echo "Read it back with numpy:"
 echo "  python3 -c 'import numpy as np; z = np.load(\"out/quickstart.npz\"); print(z[\"attention\"].shape, list(z[\"tokens\"]))'"
