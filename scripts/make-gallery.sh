@@ -13,8 +13,6 @@ export SOURCE_DATE_EPOCH=0   # reproducible PDFs/EPS if anyone renders those fro
 
 "$atlas" extract --model "$model" -o "$work/story.npz" \
   --text "Once upon a time, there was a little girl named Lily. She loved to play outside."
-"$atlas" extract --model "$model" -o "$work/story2.npz" \
-  --text "Once upon a time, there was a little girl named Lily. She liked to play outside."
 
 v() { "$atlas" visualize "$@" --dpi 120 >/dev/null; }
 v heatmap   "$work/story.npz" -o "$out/heatmap.png" --layer 2 --head 3
@@ -23,7 +21,8 @@ v grid      "$work/story.npz" -o "$out/grid.png"
 v flow      "$work/story.npz" -o "$out/flow.png" --layer 1 --head 0,1,2,3 --threshold 0.1
 v flow      "$work/story.npz" -o "$out/flow-focus.png" --layer 3 --focus Lily --threshold 0.02
 v flowgraph "$work/story.npz" -o "$out/flowgraph.png" --target 16 --threshold 0.08
-v contrast  "$work/story.npz" "$work/story2.npz" -o "$out/contrast.png" --layer 4 --head mean
+# One text, two depths: where the first layer and the last one attend differently.
+v contrast  "$work/story.npz" "$work/story.npz" -o "$out/contrast.png" --layer 0 --layer-b 4 --head mean
 v profile   "$work/story.npz" -o "$out/profile.png"
 v heatmap   "$work/story.npz" -o "$out/heatmap-dark.png" --layer 4 --head 0 --style dark
 ls -la "$out"

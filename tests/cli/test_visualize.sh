@@ -25,12 +25,21 @@ np.savez(d + '/ok.npz', attention=A, layers=np.arange(L), heads=np.arange(H), to
 np.savez(d + '/noatt.npz', tokens=np.array(toks))
 PY
 
-"$ATLAS" visualize --help >/dev/null || fail "--help"
+help="$("$ATLAS" visualize --help)" || fail "--help"
+# The footer shows one example per kind, a batch and a style example.
+for want in "Examples:" "atlas extract --model examples/models/stories260K" "--all-layers" "--style dark"; do
+  printf '%s' "$help" | grep -q -- "$want" || fail "--help lacks '$want'"
+done
+for kind in heatmap grid flow flowgraph contrast profile; do
+  printf '%s' "$help" | grep -q "atlas visualize $kind " || fail "--help has no $kind example"
+done
 for kind in heatmap grid flow flowgraph profile; do
   "$ATLAS" visualize "$kind" "$tmp/ok.npz" -o "$tmp/$kind.png" --dpi 72 >/dev/null || fail "$kind"
   [ -s "$tmp/$kind.png" ] || fail "$kind wrote nothing"
 done
 "$ATLAS" visualize contrast "$tmp/ok.npz" "$tmp/ok.npz" -o "$tmp/c.pdf" >/dev/null || fail contrast
+"$ATLAS" visualize contrast "$tmp/ok.npz" "$tmp/ok.npz" -o "$tmp/c2.png" --layer 0 --layer-b 1 --head mean \
+  >/dev/null || fail "contrast of two layers"
 "$ATLAS" visualize heatmap "$tmp/ok.npz" -o "$tmp/h.svg" --layer 1 --head 2 --values --style slides >/dev/null || fail svg
 "$ATLAS" visualize heatmap "$tmp/ok.npz" -o "$tmp/h.eps" --head mean --hide-special >/dev/null || fail eps
 head -c 20 "$tmp/h.eps" | grep -q '%!PS-Adobe-3.0 EPSF' || fail "eps header"
@@ -56,6 +65,8 @@ expect_error() {  # expect_error PATTERN OUTFILE args...
 expect_error "has no array 'attention'" "$tmp/e1.png" heatmap "$tmp/noatt.npz" -o "$tmp/e1.png"
 expect_error "has no layer 9" "$tmp/e2.png" heatmap "$tmp/ok.npz" -o "$tmp/e2.png" --layer 9
 expect_error "has no head 5" "$tmp/e3.png" heatmap "$tmp/ok.npz" -o "$tmp/e3.png" --head 5
+expect_error "has no layer 7" "$tmp/e3b.png" contrast "$tmp/ok.npz" "$tmp/ok.npz" -o "$tmp/e3b.png" --layer-b 7
+expect_error "apply to contrast only" "$tmp/e3c.png" heatmap "$tmp/ok.npz" -o "$tmp/e3c.png" --layer-b 1
 printf 'font_size: 3\n' > "$tmp/bad.yaml"
 expect_error "bad.yaml': unknown key 'font_size'" "$tmp/e4.png" heatmap "$tmp/ok.npz" -o "$tmp/e4.png" --style "$tmp/bad.yaml"
 expect_error "unknown colour map 'jet'" "$tmp/e5.png" heatmap "$tmp/ok.npz" -o "$tmp/e5.png" --colormap jet

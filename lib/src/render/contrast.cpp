@@ -41,12 +41,17 @@ Figure contrast_figure(const FigureRequest& req) {
   const Style& style = *req.style;
   const VisualizeOptions& o = *req.options;
   ATLAS_CHECK(a.q == a.k && b.q == b.k, InputError, "contrast needs self-attention inputs (Q = K)");
-  // The same model layers/heads from B.
-  Selection lb, hb;
-  lb.mean = req.layers.mean;
-  hb.mean = req.heads.mean;
-  for (int64_t p : req.layers.positions) lb.positions.push_back(b.layer_position(a.layers[p]));
-  for (int64_t p : req.heads.positions) hb.positions.push_back(b.head_position(a.heads[p]));
+  // B's own selection (--layer-b / --head-b), or else the same model layers/heads as A.
+  auto same_as_a = [](const Selection& sa, const std::vector<int64_t>& a_index, auto position) {
+    Selection sb;
+    sb.mean = sa.mean;
+    for (int64_t p : sa.positions) sb.positions.push_back(position(a_index[p]));
+    return sb;
+  };
+  const Selection lb = !req.other_layers.positions.empty() ? req.other_layers
+      : same_as_a(req.layers, a.layers, [&](int64_t l) { return b.layer_position(l); });
+  const Selection hb = !req.other_heads.positions.empty() ? req.other_heads
+      : same_as_a(req.heads, a.heads, [&](int64_t h) { return b.head_position(h); });
   const auto ma = mean_matrix(a, req.layers, req.heads);
   const auto mb = mean_matrix(b, lb, hb);
 
@@ -56,7 +61,7 @@ Figure contrast_figure(const FigureRequest& req) {
   if (a.tokens == b.tokens || (!same_text && a.q == b.q)) {
     // Different texts of equal length (a minimal pair) are compared position by position.
     projected = mb;
-    alignment = a.tokens == b.tokens ? "same tokens" : "different texts, aligned by position";
+    alignment = a.tokens == b.tokens ? "same tokens" : "different texts of equal token count, compared position by position";
   } else {
     ATLAS_CHECK(!a.offsets.empty() && !b.offsets.empty(), InputError,
                 "contrast: '{}' and '{}' have different tokens and no 'offsets' to align them", a.path.string(),
@@ -108,28 +113,52 @@ Figure contrast_figure(const FigureRequest& req) {
   const Colormap& seq = Colormap::get(o.colormap.empty() ? style.colormap : o.colormap);
   const Colormap& div = Colormap::get(style.diverging_colormap);
 
-  const std::string title = !o.title.empty() ? o.title
-      : fmt::format("{} \u00B7 {} \u00B7 {}", model_label(a), req.layers.describe(a.layers, "layer"),
-                    req.heads.describe(a.heads, "head"));
-  const std::string subtitle = fmt::format("A = {}, B = {}; {}", a.path.stem().string(), b.path.stem().string(), alignment);
-  const std::vector<std::string> panel_names = {"A: " + a.path.stem().string(), "B: " + b.path.stem().string(),
-                                                "A \u2212 B"};
-  const double W = req.width > 0 ? req.width : std::max(style.width, 7.0) * 72;
-  const double th = title_height(style, title, subtitle);
+  // Name only what tells A from B: the file when the inputs differ, the layers/heads when those do.
+  const std::string la = req.layers.describe(a.layers, "layer"), lb_desc = lb.describe(b.layers, "layer");
+  const std::string ha = req.heads.describe(a.heads, "head"), hb_desc = hb.describe(b.heads, "head");
+  const std::string stem_a = a.path.stem().string(), stem_b = b.path.stem().string();
+  auto side = [&](const std::string& stem, const std::string& l, const std::string& h) {
+    std::vector<std::string> parts;
+    if (stem_a != stem_b) parts.push_back(stem);
+    if (la != lb_desc) parts.push_back(l);
+    if (ha != hb_desc) parts.push_back(h);
+    if (parts.empty()) parts.push_back(stem);
+    return fmt::format("{}", fmt::join(parts, " \u00B7 "));
+  };
+  const std::string name_a = side(stem_a, la, ha), name_b = side(stem_b, lb_desc, hb_desc);
+  std::vector<std::string> shared = {model_label(a)};
+  if (la == lb_desc) shared.push_back(la);
+  if (ha == hb_desc) shared.push_back(ha);
+  const std::string title = !o.title.empty() ? o.title : fmt::format("{}", fmt::join(shared, " \u00B7 "));
+  const std::string subtitle = a.text == b.text || b.text.empty()
+      ? text_excerpt(a) + (a.tokens == b.tokens ? "" : "; " + alignment)
+      : fmt::format("A = {}, B = {}; {}", stem_a, stem_b, alignment);
+  const std::vector<std::string> panel_names = {"A: " + name_a, "B: " + name_b, "A \u2212 B"};
+  // Default width: wide enough that every token label gets its own line (up to 10 in); the
+  // panels share one row so A, B and their difference read across at the same token.
   const double lh = measure_text(style, "Ag", style.label_size).height;
   const double cb1 = colorbar_width(style, vmin, vmax, "attention"), cb2 = colorbar_width(style, -dmax, dmax, "difference");
   const double ylab = max_text_width(style, labels, style.tick_size) + 4;
   const double gap = 14;
-  double P = (W - 2 * style.margin - ylab - 3 * gap - 6 - cb1 - 6 - cb2) / 3;
+  const double fixed_w = 2 * style.margin + ylab + 3 * gap + 6 + cb1 + 6 + cb2;
+  const double min_w = std::max(style.width, 7.0) * 72;
+  const double W = req.width > 0 ? req.width
+      : std::clamp(fixed_w + 3 * style.tick_size * double(vis.size()), min_w, std::max(min_w, 10.0 * 72));
+  const double th = title_height(style, title, subtitle);
+  double P = (W - fixed_w) / 3;
   const double xlab_w = max_text_width(style, labels, style.tick_size);
-  const double cell0 = P / double(vis.size());
-  const bool rotate = xlab_w > cell0 * 0.92;
   const double fh = measure_text(style, "Ag", style.tick_size).height;
-  const double xlab_h = (rotate ? xlab_w : fh) + 4;
-  if (req.height > 0) P = std::min(P, req.height - 2 * style.margin - th - lh - 4 - xlab_h);
+  // A given --height may shrink the panels, and the rotation depends on the final cell.
+  for (int pass = 0; pass < 2; ++pass) {
+    const bool rot = xlab_w > P / double(vis.size()) * 0.92;
+    const double xh = (rot ? xlab_w : fh) + 4;
+    if (req.height > 0) P = std::min(P, req.height - 2 * style.margin - th - lh - 4 - xh);
+  }
   ATLAS_CHECK(P > 10, InputError, "figure is too small for a contrast of {} tokens", vis.size());
-  const double H = req.height > 0 ? req.height : 2 * style.margin + th + lh + 4 + P + xlab_h;
   const double cell = P / double(vis.size());
+  const bool rotate = xlab_w > cell * 0.92;
+  const double xlab_h = (rotate ? xlab_w : fh) + 4;
+  const double H = req.height > 0 ? req.height : 2 * style.margin + th + lh + 4 + P + xlab_h;
   const double y0 = style.margin + th + lh + 4;
   const double xa = style.margin + ylab, xb = xa + P + gap, xc1 = xb + P + 6, xd = xc1 + cb1 + gap, xc2 = xd + P + 6;
 
@@ -151,17 +180,18 @@ Figure contrast_figure(const FigureRequest& req) {
     md.vmax = dmax;
     const double xs[3] = {xa, xb, xd};
     const Matrix* ms_[3] = {&A, &B, &D};
-    const int step = label_step(cell, fh);
+    // Rotated before thinned: a vertical label needs only a line's height.
+    const int xstep = rotate ? line_step(cell, style.tick_size) : 1, ystep = line_step(cell, style.tick_size);
     for (int p = 0; p < 3; ++p) {
       draw_text(cr, style, panel_names[p], style.label_size, xs[p] + P / 2, y0 - 3, 0.5, 1, style.foreground);
       draw_matrix(cr, style, *ms_[p], xs[p], y0, cell, cell, p == 2 ? md : ms);
-      for (size_t j = 0; j < labels.size(); j += step) {
+      for (size_t j = 0; j < labels.size(); j += xstep) {
         const double x = xs[p] + (j + 0.5) * cell;
         if (rotate) draw_text(cr, style, labels[j], style.tick_size, x, y0 + P + 3, 1, 0.5, style.foreground, 90);
         else draw_text(cr, style, labels[j], style.tick_size, x, y0 + P + 3, 0.5, 0, style.foreground);
       }
     }
-    for (size_t i = 0; i < labels.size(); i += step)
+    for (size_t i = 0; i < labels.size(); i += ystep)
       draw_text(cr, style, labels[i], style.tick_size, xa - 3, y0 + (i + 0.5) * cell, 1, 0.5, style.foreground);
     draw_colorbar(cr, style, seq, xc1, y0, P, vmin, vmax, "attention");
     draw_colorbar(cr, style, div, xc2, y0, P, -dmax, dmax, "difference");

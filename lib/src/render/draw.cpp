@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "atlas/core/utf8.hpp"
+#include "atlas/render/visualize.hpp"
 
 namespace atlas::render {
 namespace {
@@ -119,6 +120,21 @@ int label_step(double pitch, double font_height) {
   if (pitch <= 0) return 1;
   int step = static_cast<int>(std::ceil(font_height * 1.05 / pitch));
   return std::max(1, step);
+}
+
+int line_step(double pitch, double font_size) {
+  // The ink of a line (ascender to descender) is about one em; Pango's logical height adds a line
+  // gap that neighbouring labels may share, so thinning on it would drop labels that fit.
+  if (pitch <= 0) return 1;
+  return std::max(1, static_cast<int>(std::ceil(font_size * 0.95 / pitch)));
+}
+
+std::string format_cell_value(double v) {
+  // Always "0.58", never ".58": readers of a table expect the leading zero.
+  std::string s = fmt::format("{:.2f}", v);
+  if (s == "-0.00") return "0.00";
+  if (s.rfind("-", 0) == 0) s = "\u2212" + s.substr(1);
+  return s;
 }
 
 std::vector<double> nice_ticks(double lo, double hi, int target) {
@@ -290,7 +306,9 @@ void draw_matrix(cairo_t* cr, const Style& style, const Matrix& m, double x, dou
 
   if (ms.values) {
     // Shrink the numbers to fit a cell, but never below a legible 3 pt.
-    const std::string widest = "0.00";
+    bool negative = false;
+    for (float v : m.values) negative = negative || v < -0.005f;
+    const std::string widest = negative ? "\u22120.00" : "0.00";
     double size = style.value_size;
     const double wmax = measure_text(style, widest, size).width;
     if (wmax > cw * 0.9) size *= cw * 0.9 / wmax;
@@ -299,10 +317,7 @@ void draw_matrix(cairo_t* cr, const Style& style, const Matrix& m, double x, dou
         for (int64_t j = 0; j < m.cols; ++j) {
           if (m.masked(i, j)) continue;
           float v = m.at(i, j);
-          std::string s = fmt::format("{:.2f}", v);
-          if (s.rfind("0.", 0) == 0) s = s.substr(1);
-          else if (s.rfind("-0.", 0) == 0) s = "\u2212" + s.substr(2);
-          else if (s.rfind("-", 0) == 0) s = "\u2212" + s.substr(1);
+          const std::string s = format_cell_value(v);
           Color bg = cmap.at(norm(v));
           Color fg = luminance(bg) < 0.5 ? Color{1, 1, 1, 1} : Color{0, 0, 0, 1};
           draw_text(cr, style, s, size, x + (j + 0.5) * cw, y + (i + 0.5) * ch, 0.5, 0.5, fg);

@@ -40,6 +40,9 @@ void set_color(cairo_t* cr, const Color& c);
 std::string display_label(const std::string& label, int max_chars);
 /// Keeps every step-th label so that labels `pitch` pt apart do not overlap at `font_height`.
 int label_step(double pitch, double font_height);
+/// The same for text lines stacked `pitch` pt apart (row labels, rotated column labels) set at
+/// `font_size` pt: every label is kept while the pitch is about one font size.
+int line_step(double pitch, double font_size);
 
 /// "Nice" tick values covering [lo, hi] (about `target` of them).
 std::vector<double> nice_ticks(double lo, double hi, int target = 5);

@@ -28,6 +28,7 @@ struct FigureRequest {
   const Style* style = nullptr;
   const VisualizeOptions* options = nullptr;
   Selection layers, heads;
+  Selection other_layers, other_heads;  // contrast: B's selection; no positions = A's model indices
   double width = 0, height = 0;  // pt; 0 = the kind's default
 };
 

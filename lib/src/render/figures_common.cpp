@@ -10,7 +10,14 @@ namespace atlas::render {
 std::string Selection::describe(const std::vector<int64_t>& index, const char* what) const {
   std::vector<int64_t> ids;
   for (int64_t p : positions) ids.push_back(index[p]);
-  if (!mean) return fmt::format("{} {}", what, fmt::join(ids, ","));
+  if (!mean) {
+    if (ids.size() == 1) return fmt::format("{} {}", what, ids[0]);
+    // "heads 0–7" reads better in a title than "head 0,1,2,3,4,5,6,7".
+    bool contiguous = ids.size() > 2;
+    for (size_t i = 1; i < ids.size() && contiguous; ++i) contiguous = ids[i] == ids[i - 1] + 1;
+    if (contiguous) return fmt::format("{}s {}\u2013{}", what, ids.front(), ids.back());
+    return fmt::format("{}s {}", what, fmt::join(ids, ", "));
+  }
   if (positions.size() == index.size()) return fmt::format("mean of {} {}s", index.size(), what);
   return fmt::format("mean of {}s {}", what, fmt::join(ids, ","));
 }

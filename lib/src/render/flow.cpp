@@ -82,7 +82,7 @@ Figure flow_figure(const FigureRequest& req) {
     }
     draw_text(cr, style, "query", style.label_size, xl, y0 - 3, 1, 1, style.muted);
     draw_text(cr, style, "key", style.label_size, xr, y0 - 3, 0, 1, style.muted);
-    const int step = label_step(pitch, fh);
+    const int step = line_step(pitch, style.tick_size);
     cairo_set_line_cap(cr, CAIRO_LINE_CAP_BUTT);
     const double alpha_scale = heads.size() > 1 ? 0.8 : 1.0;
     for (const auto& h : heads)

@@ -122,7 +122,7 @@ Figure flowgraph_figure(const FigureRequest& req) {
         cairo_stroke(cr);
       }
     }
-    const int step = label_step(pitch, fh);
+    const int step = line_step(pitch, style.tick_size);
     for (int64_t i = 0; i < T; i += step) {
       draw_text(cr, style, labels[i], style.tick_size, x0 - r - 3, node_y(i), 1, 0.5, style.foreground);
       const bool is_t = i == t_index;

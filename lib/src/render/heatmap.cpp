@@ -40,9 +40,9 @@ TokenAxes token_axes_extent(const Style& style, const std::vector<std::string>& 
 void draw_token_axes(cairo_t* cr, const Style& style, const std::vector<std::string>& ylabels,
                      const std::vector<std::string>& xlabels, double x0, double y0, double cw, double ch,
                      const TokenAxes& axes) {
-  const double fh = measure_text(style, "Ag", style.tick_size).height;
-  const int ystep = label_step(ch, fh);
-  const int xstep = axes.rotate_x ? label_step(cw, fh) : 1;
+  // Labels turn vertical before any is dropped: a rotated label needs only a line's height.
+  const int ystep = line_step(ch, style.tick_size);
+  const int xstep = axes.rotate_x ? line_step(cw, style.tick_size) : 1;
   set_color(cr, style.foreground);
   cairo_set_line_width(cr, style.line_width * 0.8);
   for (size_t i = 0; i < ylabels.size(); i += ystep) {

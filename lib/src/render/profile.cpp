@@ -162,7 +162,7 @@ Figure profile_figure(const FigureRequest& req) {
     ms.vmax = emax;
     ms.values = values;
     draw_matrix(cr, style, ent, rx0, top, cell, cell, ms);
-    const int rs = label_step(cell, fh), cs = label_step(cell, max_text_width(style, col_labels, style.tick_size));
+    const int rs = line_step(cell, style.tick_size), cs = label_step(cell, max_text_width(style, col_labels, style.tick_size));
     for (int64_t li = 0; li < L; li += rs)
       draw_text(cr, style, row_labels[li], style.tick_size, rx0 - 3, top + (li + 0.5) * cell, 1, 0.5, style.foreground);
     for (int64_t h = 0; h < Hn; h += cs)

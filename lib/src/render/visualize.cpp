@@ -138,6 +138,8 @@ std::vector<fs::path> visualize(const VisualizeOptions& o) {
   ATLAS_CHECK(!(o.all_layers || o.all_heads) || o.kind == "heatmap" || o.kind == "flow" || o.kind == "contrast" ||
                   (o.kind == "grid" && !o.all_heads),
               InputError, "--all-layers / --all-heads apply to heatmap, flow and contrast (and --all-layers to grid)");
+  ATLAS_CHECK(o.kind == "contrast" || (o.layer_b.empty() && o.head_b.empty()), InputError,
+              "--layer-b / --head-b apply to contrast only, not to {}", o.kind);
 
   std::string ext = o.format;
   if (!ext.empty() && ext[0] == '.') ext = ext.substr(1);
@@ -183,6 +185,10 @@ std::vector<fs::path> visualize(const VisualizeOptions& o) {
         }
         parse_selection(ls, d.layers, "layer", d.path.string(), "");
         parse_selection(hs, d.heads, "head", d.path.string(), "");
+        if (o.kind == "contrast") {
+          if (!o.layer_b.empty()) parse_selection(o.layer_b, data[1].layers, "layer", data[1].path.string(), "");
+          if (!o.head_b.empty()) parse_selection(o.head_b, data[1].heads, "head", data[1].path.string(), "");
+        }
         jobs.push_back(std::move(j));
       }
   }
@@ -196,10 +202,15 @@ std::vector<fs::path> visualize(const VisualizeOptions& o) {
     req.options = &o;
     req.layers = parse_selection(job.layer, d.layers, "layer", d.path.string(), "");
     req.heads = parse_selection(job.head, d.heads, "head", d.path.string(), "");
+    if (o.kind == "contrast") {
+      const AttentionData& b = data[1];
+      if (!o.layer_b.empty()) req.other_layers = parse_selection(o.layer_b, b.layers, "layer", b.path.string(), "");
+      if (!o.head_b.empty()) req.other_heads = parse_selection(o.head_b, b.heads, "head", b.path.string(), "");
+    }
     if (o.kind == "heatmap" || o.kind == "contrast") {
       // One matrix: a list of several layers/heads is shown as their mean.
-      if (req.layers.positions.size() > 1) req.layers.mean = true;
-      if (req.heads.positions.size() > 1) req.heads.mean = true;
+      for (Selection* s : {&req.layers, &req.heads, &req.other_layers, &req.other_heads})
+        if (s->positions.size() > 1) s->mean = true;
     }
     if (o.kind == "flowgraph") req.heads.mean = true;  // edges are the head mean by definition
     if (!o.width.empty()) req.width = parse_length_pt(o.width, o.dpi, "--width");

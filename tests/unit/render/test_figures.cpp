@@ -219,3 +219,39 @@ TEST_CASE("bad input: missing arrays, absent layer/head, bad style, unwritable o
   CHECK_THROWS_WITH_AS(visualize(o), doctest::Contains("unknown figure format"), InputError);
   CHECK(std::distance(fs::directory_iterator(dir), fs::directory_iterator()) == 4);  // no partial files
 }
+
+TEST_CASE("cell values keep their leading zero and use a real minus sign") {
+  CHECK(format_cell_value(0.583) == "0.58");
+  CHECK(format_cell_value(0.0) == "0.00");
+  CHECK(format_cell_value(-0.001) == "0.00");  // rounds to zero: no "−0.00"
+  CHECK(format_cell_value(-0.034) == "\u22120.03");
+  CHECK(format_cell_value(1.845) == "1.84");
+  CHECK(format_cell_value(3.03) == "3.03");
+}
+
+TEST_CASE("contrast --layer-b compares two layers of one file") {
+  auto dir = test::scratch_dir("render_contrast_b");
+  auto in = fixture(dir);
+  auto o = options("contrast", in, dir / "same.png");
+  o.inputs = {in, in};
+  o.layer = "1";
+  visualize(o);
+  // Naming B's layer explicitly as A's own gives the very same figure ...
+  o.output = dir / "explicit.png";
+  o.layer_b = "1";
+  visualize(o);
+  CHECK(read_file(dir / "same.png") == read_file(dir / "explicit.png"));
+  // ... and another layer a different one.
+  o.output = dir / "other.png";
+  o.layer_b = "0";
+  visualize(o);
+  CHECK(read_file(dir / "same.png") != read_file(dir / "other.png"));
+
+  o.output = dir / "bad.png";
+  o.layer_b = "9";
+  CHECK_THROWS_AS(visualize(o), InputError);
+  CHECK_FALSE(fs::exists(dir / "bad.png"));
+  auto h = options("heatmap", in, dir / "h.png");
+  h.head_b = "0";
+  CHECK_THROWS_WITH_AS(visualize(h), doctest::Contains("--layer-b / --head-b apply to contrast only"), InputError);
+}

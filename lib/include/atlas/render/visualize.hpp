@@ -21,6 +21,8 @@ struct VisualizeOptions {
   std::filesystem::path output;                   ///< a file, or a directory ("dir/") for batches
   std::string layer;        ///< model layer index, list ("0,2", "1-3"), or "mean"; "" = kind default
   std::string head;         ///< same for heads
+  std::string layer_b;      ///< contrast: B's layers when they differ from A's ("" = the same model layers)
+  std::string head_b;       ///< contrast: B's heads ("" = the same heads as A)
   bool all_layers = false;  ///< batch: one figure per stored layer
   bool all_heads = false;   ///< batch: one figure per stored head
   int dpi = 300;
@@ -57,6 +59,10 @@ Image read_png(const std::filesystem::path& path);
 
 /// Glyphs Pango could not find in any installed font for `text` set in `font` (0 = all present).
 int unknown_glyph_count(const std::string& text, const std::string& font = "DejaVu Sans");
+
+/// A number as figures print it in cells (--values, profile): two decimals with a leading zero and a
+/// real minus sign, "0.58", "\u22120.03", "1.84"; a value that rounds to zero is "0.00", never "\u22120.00".
+std::string format_cell_value(double v);
 
 /// Figure size in points from "6in" / "15cm" / "1800px" (px use `dpi`) / "432pt" / a bare number
 /// (inches); InputError otherwise.
