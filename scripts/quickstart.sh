@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-bash scripts/build.sh
+bash scripts/build.sh -DATLAS_BUILD_TESTS=OFF -DATLAS_BUILD_BENCH=OFF   # just the atlas binary
 mkdir -p out
 text="Lily went to the park. She saw a big dog and ran to it."
 echo

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 bash scripts/install-deps.sh
-bash scripts/build.sh
+bash scripts/build.sh -DATLAS_BUILD_TESTS=ON -DATLAS_BUILD_BENCH=ON
 echo "build finished after $(( $(date +%s) - start )) s"
 cd build
 ctest --output-on-failure -j "$(nproc)" --timeout 900
