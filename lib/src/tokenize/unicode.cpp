@@ -3,6 +3,7 @@
 #include <glib.h>
 
 #include "atlas/core/error.hpp"
+#include "atlas/core/utf8.hpp"
 
 namespace atlas::tokenize::detail {
 
@@ -22,23 +23,7 @@ char32_t next_char(std::string_view s, size_t& pos) {
   return c;
 }
 
-void append_utf8(std::string& out, char32_t c) {
-  if (c < 0x80) {
-    out += static_cast<char>(c);
-  } else if (c < 0x800) {
-    out += static_cast<char>(0xC0 | (c >> 6));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  } else if (c < 0x10000) {
-    out += static_cast<char>(0xE0 | (c >> 12));
-    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (c >> 18));
-    out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  }
-}
+void append_utf8(std::string& out, char32_t c) { utf8::append(out, c); }
 
 std::string to_utf8(char32_t c) {
   std::string s;
@@ -54,19 +39,7 @@ void check_utf8(std::string_view s, std::string_view what) {
   }
 }
 
-std::vector<int64_t> byte_to_char_index(std::string_view s) {
-  std::vector<int64_t> idx(s.size() + 1, 0);
-  int64_t chars = 0;
-  size_t pos = 0;
-  while (pos < s.size()) {
-    const size_t n = utf8_len(static_cast<unsigned char>(s[pos]));
-    for (size_t i = 0; i < n && pos + i < s.size(); ++i) idx[pos + i] = chars;
-    pos += n;
-    ++chars;
-  }
-  idx[s.size()] = chars;
-  return idx;
-}
+std::vector<int64_t> byte_to_char_index(std::string_view s) { return utf8::byte_to_char_index(s); }
 
 bool is_whitespace(char32_t c) {
   switch (c) {
