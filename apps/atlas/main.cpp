@@ -12,8 +12,11 @@
 
 int main(int argc, char** argv) {
   CLI::App app{
-      "Attention Atlas: extract, process, visualize and analyze the attention of transformer "
-      "language models.\n\nExit codes: 0 ok, 1 error, 2 usage, 3 a threshold you gate on was crossed."};
+      "Attention Atlas: make the attention of transformer language models visible and measurable.\n"
+      "Subcommands exchange NumPy .npz files (docs/formats/attention-npz.md).\n\n"
+      "  atlas extract --model examples/models/stories260K --text \"Lily went to the park.\" -o lily.npz\n"
+      "  atlas visualize heatmap lily.npz --layer 2 --head mean -o lily.png\n\n"
+      "Exit codes: 0 ok, 1 error, 2 usage, 3 a threshold you gate on was crossed."};
   app.require_subcommand(0, 1);
   bool show_version = false;
   app.add_flag("--version", show_version, "Print version and git revision");
