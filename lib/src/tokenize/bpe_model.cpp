@@ -30,14 +30,10 @@ struct MergeCandidate {
 
 uint64_t pair_key(int64_t a, int64_t b) { return (static_cast<uint64_t>(a) << 32) | static_cast<uint32_t>(b); }
 
-class Bpe final : public Model {
+class Bpe final : public VocabModel {
  public:
   Bpe(Vocab vocab, const std::vector<std::pair<std::string, std::string>>& merges, BpeOptions options)
-      : vocab_(std::move(vocab)), options_(std::move(options)) {
-    for (const auto& [token, id] : vocab_) {
-      if (id >= static_cast<int64_t>(vocab_r_.size())) vocab_r_.resize(id + 1);
-      vocab_r_[id] = token;
-    }
+      : VocabModel(std::move(vocab)), options_(std::move(options)) {
     const size_t prefix_len = options_.continuing_subword_prefix.size();
     merges_.reserve(merges.size());
     for (size_t rank = 0; rank < merges.size(); ++rank) {
@@ -77,16 +73,6 @@ class Bpe final : public Model {
     out.insert(out.end(), tokens.begin(), tokens.end());
   }
 
-  std::optional<int64_t> token_to_id(std::string_view token) const override {
-    const auto it = vocab_.find(std::string(token));
-    if (it == vocab_.end()) return std::nullopt;
-    return it->second;
-  }
-  std::optional<std::string> id_to_token(int64_t id) const override {
-    if (id < 0 || id >= static_cast<int64_t>(vocab_r_.size())) return std::nullopt;
-    return vocab_r_[id];
-  }
-  int64_t vocab_size() const override { return static_cast<int64_t>(vocab_.size()); }
 
  private:
   static constexpr size_t kCacheCapacity = 10000;
@@ -179,8 +165,6 @@ class Bpe final : public Model {
     return tokens;
   }
 
-  Vocab vocab_;
-  std::vector<std::string> vocab_r_;
   std::unordered_map<uint64_t, std::pair<uint32_t, int64_t>> merges_;  // (left, right) -> (rank, merged id)
   BpeOptions options_;
   std::optional<int64_t> unk_id_;

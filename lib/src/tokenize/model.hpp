@@ -19,6 +19,8 @@ struct ModelToken {
   size_t begin, end;  // bytes within the word
 };
 
+using Vocab = std::unordered_map<std::string, int64_t>;
+
 class Model {
  public:
   virtual ~Model() = default;
@@ -30,7 +32,31 @@ class Model {
   virtual std::string continuing_prefix() const { return ""; }
 };
 
-using Vocab = std::unordered_map<std::string, int64_t>;
+
+/// A model over a string -> id vocabulary (BPE, WordPiece): the id <-> token lookups they share.
+class VocabModel : public Model {
+ public:
+  explicit VocabModel(Vocab vocab) : vocab_(std::move(vocab)) {
+    for (const auto& [token, id] : vocab_) {
+      if (id >= static_cast<int64_t>(vocab_r_.size())) vocab_r_.resize(id + 1);
+      vocab_r_[id] = token;
+    }
+  }
+  std::optional<int64_t> token_to_id(std::string_view token) const override {
+    const auto it = vocab_.find(std::string(token));
+    if (it == vocab_.end()) return std::nullopt;
+    return it->second;
+  }
+  std::optional<std::string> id_to_token(int64_t id) const override {
+    if (id < 0 || id >= static_cast<int64_t>(vocab_r_.size())) return std::nullopt;
+    return vocab_r_[id];
+  }
+  int64_t vocab_size() const override { return static_cast<int64_t>(vocab_.size()); }
+
+ protected:
+  Vocab vocab_;
+  std::vector<std::string> vocab_r_;  // id -> token
+};
 
 struct BpeOptions {
   std::optional<std::string> unk_token;

@@ -10,15 +10,11 @@
 namespace atlas::tokenize::detail {
 namespace {
 
-class WordPiece final : public Model {
+class WordPiece final : public VocabModel {
  public:
   WordPiece(Vocab vocab, std::string unk, std::string prefix, size_t max_chars)
-      : vocab_(std::move(vocab)), unk_(std::move(unk)), prefix_(std::move(prefix)), max_chars_(max_chars) {
-    for (const auto& [token, id] : vocab_) {
-      if (id >= static_cast<int64_t>(vocab_r_.size())) vocab_r_.resize(id + 1);
-      vocab_r_[id] = token;
-      max_token_bytes_ = std::max(max_token_bytes_, token.size());
-    }
+      : VocabModel(std::move(vocab)), unk_(std::move(unk)), prefix_(std::move(prefix)), max_chars_(max_chars) {
+    for (const auto& [token, id] : vocab_) max_token_bytes_ = std::max(max_token_bytes_, token.size());
     const auto it = vocab_.find(unk_);
     ATLAS_CHECK(it != vocab_.end(), ConfigError, "WordPiece: unk token '{}' is not in the vocabulary", unk_);
     unk_id_ = it->second;
@@ -62,21 +58,9 @@ class WordPiece final : public Model {
     out.insert(out.end(), sub.begin(), sub.end());
   }
 
-  std::optional<int64_t> token_to_id(std::string_view token) const override {
-    const auto it = vocab_.find(std::string(token));
-    if (it == vocab_.end()) return std::nullopt;
-    return it->second;
-  }
-  std::optional<std::string> id_to_token(int64_t id) const override {
-    if (id < 0 || id >= static_cast<int64_t>(vocab_r_.size())) return std::nullopt;
-    return vocab_r_[id];
-  }
-  int64_t vocab_size() const override { return static_cast<int64_t>(vocab_.size()); }
   std::string continuing_prefix() const override { return prefix_; }
 
  private:
-  Vocab vocab_;
-  std::vector<std::string> vocab_r_;
   std::string unk_, prefix_;
   size_t max_chars_;
   size_t max_token_bytes_ = 1;
