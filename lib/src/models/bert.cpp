@@ -60,19 +60,9 @@ class Bert final : public Model {
     c10::InferenceMode guard;
     if (compute_logits) require_lm_head(info_);
     const Inputs inputs = checked_inputs(raw_inputs, info_, embeddings_.word_embeddings.device());
-    const at::Tensor& input_ids = inputs.input_ids;
-    const int64_t t = input_ids.size(1);
-    at::Tensor token_type_ids =
-        inputs.token_type_ids.defined() ? inputs.token_type_ids : at::zeros_like(input_ids);  // [B,T]
-    at::Tensor position_ids = at::arange(t, input_ids.options()).unsqueeze(0);                // [1,T]
-
-    at::Tensor hidden_states = embeddings_.forward(input_ids, token_type_ids, position_ids);  // [B,T,D]
-    at::Tensor padding_mask;
-    if (inputs.attention_mask.defined())
-      padding_mask = additive_padding_mask(inputs.attention_mask);  // [B,1,1,T]
-    hidden_states = encoder_.forward(hidden_states, padding_mask, taps);
-    if (!compute_logits) return {};
-    return head_.forward(hidden_states);
+    const at::Tensor    at::Tensor position_ids = at::arange(inputs.input_ids.size(1), inputs.input_ids.options()).unsqueeze(0);  // [1,T] ids = inputs.input_ids;
+    at::Tensor position_ids = at::arange(ids.size(1), ids.options()).unsqueeze(0);  // [1,T]
+    return bert_family_forward(inputs, position_ids, embeddings_, encoder_, head_, taps, compute_logits);
   }
 
  private:

@@ -116,4 +116,19 @@ at::Tensor MlmHead::forward(const at::Tensor& hidden_states) const {
   return at::linear(x, decoder_weight, bias);  // [B,T,V]
 }
 
+at::Tensor bert_family_forward(const Inputs& inputs, const at::Tensor& position_ids,
+                               const BertEmbeddings& embeddings, const BertEncoder& encoder,
+                               const MlmHead& head, Taps& taps, bool compute_logits) {
+  const at::Tensor& input_ids = inputs.input_ids;
+  at::Tensor token_type_ids =
+      inputs.token_type_ids.defined() ? inputs.token_type_ids : at::zeros_like(input_ids);  // [B,T]
+  at::Tensor hidden_states = embeddings.forward(input_ids, token_type_ids, position_ids);  // [B,T,D]
+  at::Tensor padding_mask;
+  if (inputs.attention_mask.defined())
+    padding_mask = additive_padding_mask(inputs.attention_mask);  // [B,1,1,T]
+  hidden_states = encoder.forward(hidden_states, padding_mask, taps);
+  if (!compute_logits) return {};
+  return head.forward(hidden_states);
+}
+
 }  // namespace atlas::models

@@ -71,4 +71,10 @@ struct MlmHead {
   at::Tensor forward(const at::Tensor& hidden_states) const;  // [B,T,V]
 };
 
+/// The forward pass BERT and RoBERTa share once their position ids are chosen: embeddings (token
+/// types default to 0), the additive padding mask, the encoder, and the MLM head when asked.
+at::Tensor bert_family_forward(const Inputs& inputs, const at::Tensor& position_ids,
+                               const BertEmbeddings& embeddings, const BertEncoder& encoder,
+                               const MlmHead& head, Taps& taps, bool compute_logits);
+
 }  // namespace atlas::models

@@ -69,18 +69,8 @@ class Roberta final : public Model {
     c10::InferenceMode guard;
     if (compute_logits) require_lm_head(info_);
     const Inputs inputs = checked_inputs(raw_inputs, info_, embeddings_.word_embeddings.device());
-    const at::Tensor& input_ids = inputs.input_ids;
-    at::Tensor token_type_ids =
-        inputs.token_type_ids.defined() ? inputs.token_type_ids : at::zeros_like(input_ids);  // [B,T]
-    at::Tensor position_ids = roberta_position_ids(input_ids, config_.pad_token_id);          // [B,T]
-
-    at::Tensor hidden_states = embeddings_.forward(input_ids, token_type_ids, position_ids);  // [B,T,D]
-    at::Tensor padding_mask;
-    if (inputs.attention_mask.defined())
-      padding_mask = additive_padding_mask(inputs.attention_mask);  // [B,1,1,T]
-    hidden_states = encoder_.forward(hidden_states, padding_mask, taps);
-    if (!compute_logits) return {};
-    return head_.forward(hidden_states);
+    at::Tensor position_ids = roberta_position_ids(inputs.input_ids, config_.pad_token_id);  // [B,T]
+    return bert_family_forward(inputs, position_ids, embeddings_, encoder_, head_, taps, compute_logits);
   }
 
  private:
