@@ -60,7 +60,7 @@ class Bert final : public Model {
     c10::InferenceMode guard;
     if (compute_logits) require_lm_head(info_);
     const Inputs inputs = checked_inputs(raw_inputs, info_, embeddings_.word_embeddings.device());
-    const at::Tensor    at::Tensor position_ids = at::arange(inputs.input_ids.size(1), inputs.input_ids.options()).unsqueeze(0);  // [1,T] ids = inputs.input_ids;
+    const at::Tensor& ids = inputs.input_ids;
     at::Tensor position_ids = at::arange(ids.size(1), ids.options()).unsqueeze(0);  // [1,T]
     return bert_family_forward(inputs, position_ids, embeddings_, encoder_, head_, taps, compute_logits);
   }
