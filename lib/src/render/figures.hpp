@@ -45,6 +45,8 @@ Figure profile_figure(const FigureRequest& req);
 std::vector<float> mean_matrix(const AttentionData& d, const Selection& layers, const Selection& heads);
 /// Token positions shown (special tokens dropped with --hide-special).
 std::vector<int64_t> visible_tokens(const AttentionData& d, bool hide_special);
+/// The visible positions that are also key columns (self-attention: all of them).
+std::vector<int64_t> visible_key_columns(const AttentionData& d, const std::vector<int64_t>& visible);
 /// Labels of `positions` as displayed (token_labels, or tokens with --raw-tokens).
 std::vector<std::string> token_display(const AttentionData& d, const VisualizeOptions& o,
                                        const std::vector<int64_t>& positions, const Style& style);

@@ -82,6 +82,13 @@ std::vector<int64_t> visible_tokens(const AttentionData& d, bool hide_special) {
   return out;
 }
 
+std::vector<int64_t> visible_key_columns(const AttentionData& d, const std::vector<int64_t>& visible) {
+  std::vector<int64_t> cols;
+  for (int64_t j : visible)
+    if (j < d.k) cols.push_back(j);
+  return cols;
+}
+
 std::vector<std::string> token_display(const AttentionData& d, const VisualizeOptions& o,
                                        const std::vector<int64_t>& positions, const Style& style) {
   std::vector<std::string> out;

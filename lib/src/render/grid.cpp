@@ -11,9 +11,7 @@ Figure grid_figure(const FigureRequest& req) {
   const Style& style = *req.style;
   const VisualizeOptions& o = *req.options;
   const auto vis = visible_tokens(d, o.hide_special);
-  std::vector<int64_t> cols;
-  for (int64_t j : vis)
-    if (j < d.k) cols.push_back(j);
+  const std::vector<int64_t> cols = visible_key_columns(d, vis);
   const auto& lp = req.layers.positions;
   const auto& hp = req.heads.positions;
   const int64_t R = static_cast<int64_t>(lp.size()), C = static_cast<int64_t>(hp.size());

@@ -65,9 +65,7 @@ Figure heatmap_figure(const FigureRequest& req) {
   const Style& style = *req.style;
   const VisualizeOptions& o = *req.options;
   const auto vis = visible_tokens(d, o.hide_special);
-  std::vector<int64_t> cols;
-  for (int64_t j : vis)
-    if (j < d.k) cols.push_back(j);
+  const std::vector<int64_t> cols = visible_key_columns(d, vis);
   Matrix m = restrict_matrix(d, mean_matrix(d, req.layers, req.heads), vis, cols);
   const auto labels = token_display(d, o, vis, style);
   const auto xlabels = token_display(d, o, cols, style);

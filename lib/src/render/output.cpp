@@ -35,6 +35,18 @@ void check_surface(cairo_surface_t* s, const fs::path& path) {
               path.string(), cairo_status_to_string(cairo_surface_status(s)));
 }
 
+void paint(cairo_surface_t* surface, const Figure& figure, const Style& style, double scale);
+
+/// Vector surfaces (SVG, PDF, EPS): draw at 1 pt per unit, flush, and release the surface.
+void paint_and_finish(cairo_surface_t* s, const Figure& figure, const Style& style, const fs::path& path) {
+  paint(s, figure, style, 1.0);
+  cairo_surface_finish(s);
+  cairo_status_t st = cairo_surface_status(s);
+  cairo_surface_destroy(s);
+  ATLAS_CHECK(st == CAIRO_STATUS_SUCCESS, IoError, "cannot write '{}': {}", path.string(),
+              cairo_status_to_string(st));
+}
+
 void paint(cairo_surface_t* surface, const Figure& figure, const Style& style, double scale) {
   cairo_t* cr = cairo_create(surface);
   cairo_scale(cr, scale, scale);
@@ -109,12 +121,7 @@ void write_figure(const fs::path& path, const Figure& figure, const Style& style
         cairo_surface_t* s = cairo_svg_surface_create(tmp.c_str(), figure.width, figure.height);
         check_surface(s, path);
         cairo_svg_surface_set_document_unit(s, CAIRO_SVG_UNIT_PT);
-        paint(s, figure, style, 1.0);
-        cairo_surface_finish(s);
-        cairo_status_t st = cairo_surface_status(s);
-        cairo_surface_destroy(s);
-        ATLAS_CHECK(st == CAIRO_STATUS_SUCCESS, IoError, "cannot write '{}': {}", path.string(),
-                    cairo_status_to_string(st));
+        paint_and_finish(s, figure, style, path);
         // Cairo's SVG has no metadata element; a comment after the XML declaration carries provenance.
         std::string svg = canonical_svg_ids(read_file(tmp));
         size_t eol = svg.find('\n');
@@ -135,12 +142,7 @@ void write_figure(const fs::path& path, const Figure& figure, const Style& style
         cairo_pdf_surface_set_metadata(s, CAIRO_PDF_METADATA_CREATOR, creator.c_str());
         cairo_pdf_surface_set_metadata(s, CAIRO_PDF_METADATA_CREATE_DATE, prov.date.c_str());
         cairo_pdf_surface_set_metadata(s, CAIRO_PDF_METADATA_MOD_DATE, prov.date.c_str());
-        paint(s, figure, style, 1.0);
-        cairo_surface_finish(s);
-        cairo_status_t st = cairo_surface_status(s);
-        cairo_surface_destroy(s);
-        ATLAS_CHECK(st == CAIRO_STATUS_SUCCESS, IoError, "cannot write '{}': {}", path.string(),
-                    cairo_status_to_string(st));
+        paint_and_finish(s, figure, style, path);
         break;
       }
       case Format::Eps: {
@@ -149,12 +151,7 @@ void write_figure(const fs::path& path, const Figure& figure, const Style& style
         check_surface(s, path);
         cairo_ps_surface_set_eps(s, 1);
         cairo_ps_surface_dsc_comment(s, fmt::format("%%Title: {}", prov.title).c_str());
-        paint(s, figure, style, 1.0);
-        cairo_surface_finish(s);
-        cairo_status_t st = cairo_surface_status(s);
-        cairo_surface_destroy(s);
-        ATLAS_CHECK(st == CAIRO_STATUS_SUCCESS, IoError, "cannot write '{}': {}", path.string(),
-                    cairo_status_to_string(st));
+        paint_and_finish(s, figure, style, path);
         // Cairo stamps the wall-clock time; the fixed date keeps the same input → same bytes.
         size_t p = ps.find("%%CreationDate:");
         if (p != std::string::npos) {
