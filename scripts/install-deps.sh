@@ -1,7 +1,18 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages Attention Atlas needs to build, test and run.
 # Idempotent: running it again installs nothing new and re-selects the BLAS alternative.
+# Usage: scripts/install-deps.sh [--slurm]
+#   --slurm  also install Slurm + munge for the e2e_slurm test (tests/e2e/test_slurm.sh);
+#            test-all.sh passes it, the quickstart does not need it. No daemon is started.
 set -euo pipefail
+
+with_slurm=0
+for arg in "$@"; do
+  case "$arg" in
+    --slurm) with_slurm=1 ;;
+    *) echo "install-deps: unknown option '$arg' (usage: install-deps.sh [--slurm])" >&2; exit 2 ;;
+  esac
+done
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -18,6 +29,9 @@ PACKAGES=(
   python3 python3-numpy
   librsvg2-bin poppler-utils
 )
+# A private single-node cluster for tests/e2e/test_slurm.sh (scripts/slurm/local-cluster.sh).
+SLURM_PACKAGES=(slurmctld slurmd slurm-client munge)
+if [ "$with_slurm" -eq 1 ]; then PACKAGES+=("${SLURM_PACKAGES[@]}"); fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -25,6 +39,16 @@ for p in "${PACKAGES[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}"
+  # Without systemd, the munge/slurm postinst scripts start their daemons through invoke-rc.d (and
+  # slurmctld's fails without a slurm.conf). A policy-rc.d that answers 101 ("not allowed") keeps
+  # apt from starting anything; ours lives only for this install and an existing one is left alone.
+  policy=/usr/sbin/policy-rc.d
+  if [ ! -e "$policy" ] && [ ! -d /run/systemd/system ]; then
+    printf '#!/bin/sh\n# installed by attention-atlas scripts/install-deps.sh for one apt run\nexit 101\n' |
+      $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 755 "$policy"
+    trap '$SUDO rm -f "$policy"' EXIT
+  fi
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
