@@ -22,11 +22,13 @@ void set_command_line(int argc, char** argv);
 Command add_extract(CLI::App& app);
 Command add_tokenize(CLI::App& app);
 Command add_visualize(CLI::App& app);
+Command add_process(CLI::App& app);
 
 }  // namespace atlas::cli
 
-namespace atlas::extract { struct ExtractSummary; }
+namespace atlas::extract { struct ExtractSummary; struct CorpusSummary; }
 namespace atlas::cli {
 void print_extract_summary(const extract::ExtractSummary& s);
+void print_corpus_summary(const extract::CorpusSummary& s, bool json, bool quiet);
 
 }  // namespace atlas::cli

@@ -437,6 +437,11 @@ NpzWriter::Stream NpzWriter::begin(const std::string& name, DType dtype, const s
 
 void NpzWriter::close() { impl_->core->close(); }
 
+uint64_t NpzWriter::bytes_written() const {
+  WriterCore& c = *impl_->core;
+  return c.closed || c.file == nullptr ? 0 : c.tell();
+}
+
 NpzWriter::Stream::Stream(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 NpzWriter::Stream::~Stream() = default;  // an unfinished member is finished by the next add/begin/close
 NpzWriter::Stream::Stream(Stream&&) noexcept = default;

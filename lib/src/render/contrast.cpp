@@ -64,12 +64,12 @@ Figure contrast_figure(const FigureRequest& req) {
     alignment = a.tokens == b.tokens ? "same tokens" : "different texts of equal token count, compared position by position";
   } else {
     ATLAS_CHECK(!a.offsets.empty() && !b.offsets.empty(), InputError,
-                "contrast: '{}' and '{}' have different tokens and no 'offsets' to align them", a.path.string(),
-                b.path.string());
+                "contrast: '{}' and '{}' have different tokens and no 'offsets' to align them", a.source,
+                b.source);
     ATLAS_CHECK(same_text, InputError,
                 "contrast: '{}' and '{}' hold different texts with different token counts ({} vs {}); "
                 "character offsets cannot align them",
-                a.path.string(), b.path.string(), a.q, b.q);
+                a.source, b.source, a.q, b.q);
     const auto ov = overlaps(a, b);
     std::vector<double> row_w(ov.size()), col_w(ov.size());
     for (int64_t i = 0; i < a.q; ++i) {

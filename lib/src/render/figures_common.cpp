@@ -78,7 +78,7 @@ std::vector<int64_t> visible_tokens(const AttentionData& d, bool hide_special) {
   for (int64_t i = 0; i < d.q; ++i)
     if (!(hide_special && d.special[i])) out.push_back(i);
   ATLAS_CHECK(!out.empty(), InputError, "'{}': every token is special; nothing left to show without --hide-special",
-              d.path.string());
+              d.source);
   return out;
 }
 
@@ -139,7 +139,7 @@ std::string text_excerpt(const AttentionData& d, size_t max_chars) {
 int64_t find_token(const AttentionData& d, const std::string& spec, const char* flag) {
   if (!spec.empty() && std::all_of(spec.begin(), spec.end(), [](unsigned char c) { return std::isdigit(c); })) {
     int64_t i = std::stoll(spec);
-    ATLAS_CHECK(i < d.q, InputError, "--{} {}: '{}' has {} tokens (0..{})", flag, spec, d.path.string(), d.q, d.q - 1);
+    ATLAS_CHECK(i < d.q, InputError, "--{} {}: '{}' has {} tokens (0..{})", flag, spec, d.source, d.q, d.q - 1);
     return i;
   }
   auto trim = [](std::string s) {
@@ -151,7 +151,7 @@ int64_t find_token(const AttentionData& d, const std::string& spec, const char* 
     if (trim(d.token_labels[i]) == want || d.tokens[i] == spec) return i;
   std::vector<std::string> shown;
   for (int64_t i = 0; i < std::min<int64_t>(d.q, 30); ++i) shown.push_back(trim(d.token_labels[i]));
-  ATLAS_FAIL(InputError, "--{} '{}': no such token in '{}' (tokens: {}{})", flag, spec, d.path.string(),
+  ATLAS_FAIL(InputError, "--{} '{}': no such token in '{}' (tokens: {}{})", flag, spec, d.source,
              fmt::join(shown, " "), d.q > 30 ? " …" : "");
 }
 

@@ -15,7 +15,7 @@ Figure flowgraph_figure(const FigureRequest& req) {
   const Style& style = *req.style;
   const VisualizeOptions& o = *req.options;
   ATLAS_CHECK(d.q == d.k, InputError, "flowgraph needs self-attention (Q = K); '{}' has Q = {}, K = {}",
-              d.path.string(), d.q, d.k);
+              d.source, d.q, d.k);
   const auto vis = visible_tokens(d, o.hide_special);
   const auto labels = token_display(d, o, vis, style);
   const int64_t T = static_cast<int64_t>(vis.size());

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <string_view>
 
 namespace atlas {
 
@@ -23,5 +24,7 @@ void check_output_path(const std::filesystem::path& path);
 
 /// sha256 of a file's bytes, lowercase hex (streamed, for multi-GB checkpoints).
 std::string sha256_file(const std::filesystem::path& path);
+/// sha256 of bytes in memory, lowercase hex.
+std::string sha256_hex(std::string_view bytes);
 
 }  // namespace atlas

@@ -1,29 +1,40 @@
 #pragma once
-/// The extract job: tokenize -> forward with attention taps -> NPZ (docs/formats/attention-npz.md).
-/// Torch-free header: apps and other modules include it without paying for ATen.
+/// The extract job: tokenize -> forward with attention taps -> attention NPZ or store
+/// (docs/formats/attention-npz.md, docs/formats/store.md). The model and tokenizer are loaded once
+/// per job and run over every document. Torch-free header: apps and other modules include it
+/// without paying for ATen.
 #include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "atlas/corpus/input.hpp"
+
 namespace atlas::extract {
 
-struct ExtractOptions {
+/// What to compute and store; shared by single-text and corpus runs.
+struct RunOptions {
   std::filesystem::path model_dir;
-  std::optional<std::string> text;               // exactly one of text / ids
-  std::optional<std::vector<int64_t>> ids;
-  std::optional<std::string> text_pair;          // second segment (BERT-style sentence pairs)
-  std::filesystem::path output;
   std::string layers = "all";                    // "all", "0,2-4", "-1" (last)
   std::string heads = "all";
   std::string dtype = "float32";                 // storage dtype: float32 | float16
+  std::string compute_dtype = "float32";         // float32 | bfloat16 (CPU, CUDA) | float16 (CUDA)
+  int64_t topk = 0;                              // >0: keep the k largest entries per query row, sparse
+  int64_t row_chunk = 0;                         // >0: convert and write attention in blocks of rows
   bool logits = false;
   bool add_special_tokens = true;
   bool compress = false;                         // DEFLATE members instead of STORED
   int threads = 0;                               // 0: all cores
-  std::string device = "cpu";
+  std::string device = "cpu";                    // cpu, cuda, cuda:N
   std::string command_line;                      // recorded in meta
+};
+
+struct ExtractOptions : RunOptions {
+  std::optional<std::string> text;               // exactly one of text / ids
+  std::optional<std::vector<int64_t>> ids;
+  std::optional<std::string> text_pair;          // second segment (BERT-style sentence pairs)
+  std::filesystem::path output;
 };
 
 struct AttentionLink {
@@ -41,7 +52,9 @@ struct ExtractSummary {
   std::vector<int64_t> layers;                   // stored
   std::vector<int64_t> heads;
   std::vector<std::string> token_labels;
-  std::vector<AttentionLink> top_links;          // strongest links between distinct, non-special tokens
+  std::vector<AttentionLink> top_links;          // strongest links between distinct, non-special,
+                                                 // unmasked tokens
+  double seconds_load = 0;
   double seconds_model = 0;
   double seconds_total = 0;
   int threads = 0;
@@ -50,6 +63,51 @@ struct ExtractSummary {
 /// Runs the job. Every input problem is an InputError/ConfigError/CheckpointError raised before the
 /// output is created; the output appears only complete (temp file + rename).
 ExtractSummary run_extract(const ExtractOptions& options);
+
+struct CorpusOptions : RunOptions {
+  corpus::InputOptions input;
+  std::filesystem::path output;                  // the store folder
+  int64_t batch_size = 8;
+  int64_t bucket_documents = 0;                  // documents read ahead and sorted by length (0: 32 x batch)
+  std::string shard = "0/1";                     // --shard I/N
+  int64_t shard_bytes = int64_t{256} << 20;      // store shard size
+  int64_t shard_documents = 0;
+  bool resume = true;
+  int64_t window = 0;                            // >0: split longer documents into windows of this many tokens
+  int64_t stride = 0;                            // step between window starts (0: window / 2)
+  int64_t max_documents = 0;                     // >0: stop after this many input records (quick looks)
+  bool quiet = false;                            // no progress output
+  int progress_mode = -1;                        // -1 auto (terminal: bar), 0 plain lines, 1 bar
+};
+
+struct FailedDocument {
+  std::string id;
+  int64_t line = 0;
+  std::string error;
+};
+
+struct CorpusSummary {
+  std::filesystem::path output;
+  std::string model_type, model_class;
+  int64_t records = 0;                           // input records seen (this shard)
+  int64_t documents_ok = 0;                      // written by this run (windows count one each)
+  int64_t documents_failed = 0;                  // recorded as failed by this run
+  int64_t documents_skipped = 0;                 // finished by an earlier run (resume)
+  int64_t documents_failed_before = 0;           // of those, recorded as failed by the earlier run
+  int64_t tokens = 0;                            // tokens run through the model by this run
+  int64_t padded_tokens = 0;                     // positions computed including padding
+  int64_t batches = 0;
+  int64_t shards_written = 0;
+  double seconds_load = 0, seconds_model = 0, seconds_total = 0;
+  double tokens_per_second = 0;                  // tokens / seconds_total
+  int threads = 0;
+  bool resumed = false;
+  std::vector<FailedDocument> failures;          // the first 20
+};
+
+/// Extracts every document of `options.input` (of this shard) into the store `options.output`.
+/// Bad documents are recorded in the manifest as failed and counted; the run goes on.
+CorpusSummary run_corpus(const CorpusOptions& options);
 
 /// Parses "all", "3", "0,2-4", "-1" (negative counts from the end) into sorted unique indices in
 /// [0, count). `what` ("layer", "head") names the axis in errors: "unknown layer 7 (model has 5: 0-4)".

@@ -52,6 +52,8 @@ class NpzWriter {
   /// Writes the central directory, closes, and renames onto the target path.
   void close();
   const std::filesystem::path& path() const { return path_; }
+  /// Bytes in the archive so far (before the central directory), e.g. to roll over store shards.
+  uint64_t bytes_written() const;
 
  private:
   struct Impl;

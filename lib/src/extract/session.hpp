@@ -1,0 +1,95 @@
+#pragma once
+// A loaded model + tokenizer that runs many documents: the engine under `atlas extract` (one text)
+// and corpus runs (many). ATen inside: include only from extract/ sources.
+#include <ATen/core/Tensor.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "atlas/extract/extract.hpp"
+#include "atlas/format/attention.hpp"
+#include "atlas/models/model.hpp"
+#include "atlas/tokenize/tokenizer.hpp"
+
+namespace atlas::extract {
+
+/// One token sequence ready to run, with everything stored next to its attention.
+struct Prepared {
+  std::string id;                          // corpus document id (empty for a single text)
+  int64_t ordinal = 0, line = 0;
+  std::optional<std::string> source_id;    // --window: the record this window came from
+  std::optional<int64_t> window_index, window_offset;
+  format::TokenArrays tokens;
+  std::string source = "text";             // "text" | "ids"
+  std::optional<std::string> text, text_pair;
+  std::string sha256;                      // of the input record
+  int64_t size() const { return tokens.size(); }
+};
+
+/// Attention of one document in storage form, layer by layer: dense [H,Q,K] in the storage dtype,
+/// or top-k values [H,Q,k] + int32 indices.
+struct LayerBlock {
+  at::Tensor values;
+  at::Tensor indices;
+};
+
+struct DocumentResult {
+  std::vector<LayerBlock> layers;          // buffered (batches of several documents)
+  at::Tensor logits;                       // [Q,V] float32 CPU, when asked
+  at::Tensor mean;                         // [Q,K] mean over stored layers and heads, when asked
+};
+
+class Session {
+ public:
+  explicit Session(const RunOptions& options);
+  ~Session();
+
+  const models::ModelInfo& info() const { return model_->info(); }
+  const std::vector<int64_t>& layers() const { return layers_; }
+  const std::vector<int64_t>& heads() const { return heads_; }
+  const std::string& checkpoint_sha256() const { return checkpoint_sha256_; }
+  bool has_tokenizer() const { return tokenizer_ != nullptr; }
+  std::string tokenizer_kind() const;
+  double seconds_load() const { return seconds_load_; }
+  int threads() const { return threads_; }
+  const RunOptions& options() const { return options_; }
+
+  /// Tokenizes and validates (InputError: empty, invalid UTF-8, no tokens, an id outside the
+  /// vocabulary, too long for the model).
+  Prepared prepare_text(const std::string& text, const std::optional<std::string>& pair = std::nullopt) const;
+  Prepared prepare_ids(const std::vector<int64_t>& ids) const;
+  /// Splits a sequence longer than `window` into windows starting every `stride` tokens (the last
+  /// one ends at the sequence end); each is a document "<id>#w<k>" with its global offset.
+  std::vector<Prepared> split_windows(const Prepared& p, int64_t window, int64_t stride) const;
+  /// The model's position limit (0: none).
+  int64_t max_tokens() const { return info().max_positions; }
+
+  /// Runs one sequence and streams its attention into `writer` (begun by the caller) as the model
+  /// emits each layer; only one layer is ever held.
+  DocumentResult run_streaming(const Prepared& doc, format::DocumentWriter& writer, bool want_mean);
+  /// Runs a padded batch; every document's attention is kept in storage form.
+  std::vector<DocumentResult> run_batch(const std::vector<const Prepared*>& docs);
+
+  /// Writes everything but the attention, after it: layers, heads, token arrays, logits, meta.
+  void write_rest(format::DocumentWriter& writer, const Prepared& doc, const DocumentResult& result) const;
+  /// Writes a buffered result completely.
+  void write_document(format::DocumentWriter& writer, const Prepared& doc, const DocumentResult& result) const;
+  format::AttentionMeta meta_for(const Prepared& doc) const;
+  format::AttentionShape shape_for(const Prepared& doc) const;
+
+  double seconds_model() const { return seconds_model_; }
+
+ private:
+  at::Tensor forward(const models::Inputs& inputs, models::Taps& taps);
+  RunOptions options_;
+  std::unique_ptr<models::Model> model_;
+  std::unique_ptr<tokenize::Tokenizer> tokenizer_;
+  std::vector<int64_t> layers_, heads_;
+  std::string checkpoint_sha256_;
+  int threads_ = 1;
+  double seconds_load_ = 0, seconds_model_ = 0;
+};
+
+}  // namespace atlas::extract

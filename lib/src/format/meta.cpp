@@ -1,0 +1,172 @@
+#include "atlas/format/meta.hpp"
+
+#include <ctime>
+
+#include "atlas/core/error.hpp"
+#include "atlas/core/version.hpp"
+
+namespace atlas::format {
+
+using nlohmann::json;
+
+std::string utc_now_iso() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+AttentionMeta AttentionMeta::now() {
+  AttentionMeta m;
+  m.version = atlas::version();
+  m.git_revision = atlas::git_revision();
+  m.created = utc_now_iso();
+  return m;
+}
+
+json AttentionMeta::to_json() const {
+  json j = extra.is_object() ? extra : json::object();
+  j["format"] = format;
+  j["format_version"] = format_version;
+  j["tool"] = tool;
+  j["version"] = version;
+  j["git_revision"] = git_revision;
+  j["command_line"] = command_line;
+  j["created"] = created;
+  j["model"] = {{"path", model.path},
+                {"model_type", model.model_type},
+                {"model_class", model.model_class},
+                {"num_layers", model.num_layers},
+                {"num_heads", model.num_heads},
+                {"num_kv_heads", model.num_kv_heads},
+                {"vocab_size", model.vocab_size},
+                {"causal", model.causal},
+                {"checkpoint_format", model.checkpoint_format},
+                {"checkpoint_sha256", model.checkpoint_sha256}};
+  j["tokenizer"] = tokenizer;
+  json in = {{"source", input.source}, {"add_special_tokens", input.add_special_tokens}};
+  if (input.text) in["text"] = *input.text;
+  if (input.text_pair) in["text_pair"] = *input.text_pair;
+  if (input.document_id) in["document_id"] = *input.document_id;
+  if (input.window_offset) in["window_offset"] = *input.window_offset;
+  if (input.window_index) in["window_index"] = *input.window_index;
+  j["input"] = in;
+  j["dtype"] = dtype;
+  j["compute_dtype"] = compute_dtype;
+  j["device"] = device;
+  j["threads"] = threads;
+  if (topk) j["topk"] = *topk;
+  return j;
+}
+
+namespace {
+
+/// Typed reads that name the file and key when a value has the wrong type; absent keys keep the
+/// default.
+struct Reader {
+  const json& j;
+  const std::string& where;
+  std::string prefix;
+
+  const json* find(const char* key) const {
+    if (!j.is_object()) return nullptr;
+    auto it = j.find(key);
+    return it == j.end() || it->is_null() ? nullptr : &*it;
+  }
+  void str(const char* key, std::string& out) const {
+    if (const json* v = find(key)) {
+      ATLAS_CHECK(v->is_string(), FormatError, "{}: meta key '{}{}' must be a string, got {}", where, prefix, key,
+                  v->type_name());
+      out = v->get<std::string>();
+    }
+  }
+  void opt_str(const char* key, std::optional<std::string>& out) const {
+    if (find(key)) {
+      std::string s;
+      str(key, s);
+      out = s;
+    }
+  }
+  template <class I>
+  void integer(const char* key, I& out) const {
+    if (const json* v = find(key)) {
+      ATLAS_CHECK(v->is_number_integer(), FormatError, "{}: meta key '{}{}' must be an integer, got {}", where,
+                  prefix, key, v->type_name());
+      out = v->get<I>();
+    }
+  }
+  void opt_int(const char* key, std::optional<int64_t>& out) const {
+    if (find(key)) {
+      int64_t v = 0;
+      integer(key, v);
+      out = v;
+    }
+  }
+  void boolean(const char* key, bool& out) const {
+    if (const json* v = find(key)) {
+      ATLAS_CHECK(v->is_boolean(), FormatError, "{}: meta key '{}{}' must be true or false, got {}", where, prefix,
+                  key, v->type_name());
+      out = v->get<bool>();
+    }
+  }
+};
+
+}  // namespace
+
+AttentionMeta AttentionMeta::from_json(const json& j, const std::string& where) {
+  ATLAS_CHECK(j.is_object(), FormatError, "{}: 'meta' must be a JSON object, got {}", where, j.type_name());
+  AttentionMeta m;
+  Reader r{j, where, ""};
+  r.str("format", m.format);
+  r.integer("format_version", m.format_version);
+  r.str("tool", m.tool);
+  r.str("version", m.version);
+  r.str("git_revision", m.git_revision);
+  r.str("command_line", m.command_line);
+  r.str("created", m.created);
+  if (const json* model = r.find("model")) {
+    ATLAS_CHECK(model->is_object(), FormatError, "{}: meta key 'model' must be an object", where);
+    Reader mr{*model, where, "model."};
+    mr.str("path", m.model.path);
+    mr.str("model_type", m.model.model_type);
+    mr.str("model_class", m.model.model_class);
+    mr.integer("num_layers", m.model.num_layers);
+    mr.integer("num_heads", m.model.num_heads);
+    mr.integer("num_kv_heads", m.model.num_kv_heads);
+    mr.integer("vocab_size", m.model.vocab_size);
+    mr.boolean("causal", m.model.causal);
+    mr.str("checkpoint_format", m.model.checkpoint_format);
+    mr.str("checkpoint_sha256", m.model.checkpoint_sha256);
+  }
+  r.str("tokenizer", m.tokenizer);
+  if (const json* in = r.find("input")) {
+    ATLAS_CHECK(in->is_object(), FormatError, "{}: meta key 'input' must be an object", where);
+    Reader ir{*in, where, "input."};
+    ir.str("source", m.input.source);
+    ir.opt_str("text", m.input.text);
+    ir.opt_str("text_pair", m.input.text_pair);
+    ir.boolean("add_special_tokens", m.input.add_special_tokens);
+    ir.opt_str("document_id", m.input.document_id);
+    ir.opt_int("window_offset", m.input.window_offset);
+    ir.opt_int("window_index", m.input.window_index);
+  }
+  r.str("dtype", m.dtype);
+  m.compute_dtype = "float32";
+  r.str("compute_dtype", m.compute_dtype);
+  r.str("device", m.device);
+  r.integer("threads", m.threads);
+  r.opt_int("topk", m.topk);
+  static const char* known[] = {"format", "format_version", "tool", "version", "git_revision", "command_line",
+                                "created", "model", "tokenizer", "input", "dtype", "compute_dtype", "device",
+                                "threads", "topk"};
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    bool is_known = false;
+    for (const char* k : known) is_known = is_known || it.key() == k;
+    if (!is_known) m.extra[it.key()] = it.value();
+  }
+  return m;
+}
+
+}  // namespace atlas::format
