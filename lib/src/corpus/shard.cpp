@@ -1,4 +1,4 @@
-// --shard I/N and the ids' encoding in NPZ member names.
+// --shard I/N.
 #include <cctype>
 #include <climits>
 
@@ -35,25 +35,6 @@ ShardSpec parse_shard(const std::string& spec) {
   ATLAS_CHECK(*index < *count, InputError, "invalid shard '{}': {} (with N = {}, I is 0 to {})", spec,
               kExpected, *count, *count - 1);
   return ShardSpec{*index, *count};
-}
-
-std::string member_safe_id(const std::string& id) {
-  if (id.empty()) return "%";
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(id.size());
-  for (size_t i = 0; i < id.size(); ++i) {
-    auto c = static_cast<unsigned char>(id[i]);
-    bool keep = std::isalnum(c) || c == '_' || c == '-' || (c == '.' && i > 0);
-    if (keep && c < 0x80) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 0xF];
-    }
-  }
-  return out;
 }
 
 }  // namespace atlas::corpus

@@ -24,16 +24,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string input_format_name(corpus::InputFormat f) {
-  switch (f) {
-    case corpus::InputFormat::Text: return "text";
-    case corpus::InputFormat::Jsonl: return "jsonl";
-    case corpus::InputFormat::Csv: return "csv";
-    case corpus::InputFormat::Tsv: return "tsv";
-    default: return "auto";
-  }
-}
-
 /// What decides the stored values: a store is resumed, and stores are merged, only when this agrees.
 json run_description(const CorpusOptions& o, const Session& s) {
   const models::ModelInfo& info = s.info();
@@ -52,7 +42,7 @@ json run_description(const CorpusOptions& o, const Session& s) {
           {"stride", o.stride},
           {"shard", o.shard},
           {"input",
-           {{"format", input_format_name(o.input.format)},
+           {{"format", std::string(corpus::input_format_name(o.input.format))},
             {"text_field", o.input.text_field},
             {"id_field", o.input.id_field},
             {"column", o.input.column}}}};

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <cctype>
 #include <regex>
 #include <set>
 
@@ -184,7 +185,9 @@ StoreInfo StoreInfo::from_json(const json& j, const std::string& where) {
   return s;
 }
 
-std::string document_prefix(const std::string& id) {
+std::string document_prefix(const std::string& id) { return member_safe_id(id) + "/"; }
+
+std::string member_safe_id(const std::string& id) {
   std::string out;
   for (size_t i = 0; i < id.size(); ++i) {
     const auto c = static_cast<unsigned char>(id[i]);
@@ -193,7 +196,7 @@ std::string document_prefix(const std::string& id) {
     else out += fmt::format("%{:02X}", c);
   }
   if (out.empty()) out = "%";
-  return out + "/";
+  return out;
 }
 
 bool is_store(const fs::path& dir) {

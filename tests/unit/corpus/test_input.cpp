@@ -569,18 +569,3 @@ TEST_CASE("parse_shard and ShardSpec::contains partition the ordinals") {
   CHECK(contains(message_of([] { parse_shard("0/0"); }), "at least 1"));
 }
 
-TEST_CASE("member_safe_id keeps safe bytes, percent-encodes the rest, is never empty") {
-  CHECK(member_safe_id("doc-1_a.b") == "doc-1_a.b");
-  CHECK(member_safe_id("") == "%");
-  CHECK(member_safe_id(".hidden") == "%2Ehidden");
-  CHECK(member_safe_id("..") == "%2E.");
-  CHECK(member_safe_id("a/b c") == "a%2Fb%20c");
-  CHECK(member_safe_id("50%") == "50%25");
-  CHECK(member_safe_id("caf\xC3\xA9") == "caf%C3%A9");
-  CHECK(member_safe_id(std::string("a\0b", 3)) == "a%00b");
-  // Distinct ids give distinct names.
-  std::set<std::string> names;
-  for (const char* id : {"", "%", "%25", ".", "%2E", "a.b", "a%2Eb", "a/b", "a%2Fb"})
-    names.insert(member_safe_id(id));
-  CHECK(names.size() == 9);
-}

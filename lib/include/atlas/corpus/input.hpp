@@ -95,9 +95,5 @@ struct ShardSpec {
 /// Parses "I/N" with 0 <= I < N (e.g. "0/4"); InputError naming the spec and what was expected.
 ShardSpec parse_shard(const std::string& spec);
 
-/// Percent-encodes an id for use inside an NPZ member name: keeps [A-Za-z0-9._-] (but a leading '.'
-/// is encoded), encodes every other byte as %XX (upper-case hex); never empty (an empty id becomes
-/// "%"). The mapping is injective, so distinct ids never share a member name.
-std::string member_safe_id(const std::string& id);
 
 }  // namespace atlas::corpus

@@ -49,7 +49,11 @@ struct StoreInfo {
   static StoreInfo from_json(const nlohmann::json& json, const std::string& where);
 };
 
-/// The member-name prefix of document `id` inside a shard: its percent-encoded id and "/".
+/// Percent-encodes an id for use inside an NPZ member name: keeps [A-Za-z0-9._-] (but a leading '.'
+/// is encoded), encodes every other byte as %XX (upper-case hex); never empty (an empty id becomes
+/// "%"). The mapping is injective, so distinct ids never share a member name.
+std::string member_safe_id(const std::string& id);
+/// The member-name prefix of document `id` inside a shard: member_safe_id(id) + "/".
 std::string document_prefix(const std::string& id);
 
 struct StoreWriterOptions {
