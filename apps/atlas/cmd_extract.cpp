@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 
+#include "atlas/extract/backend.hpp"
 #include "atlas/extract/extract.hpp"
 #include "commands.hpp"
 
@@ -46,7 +47,7 @@ Examples:
             if (pair_opt->count() > 0) o.text_pair = *pair;
             o.add_special_tokens = !*no_special;
             o.command_line = command_line();
-            extract::ExtractSummary s = extract::run_extract(o);
+            extract::ExtractSummary s = extract::torch_backend().run_extract(o);
             print_extract_summary(s);
             return 0;
           }};
