@@ -2,6 +2,7 @@
 #include <nlohmann/json.hpp>
 
 #include "atlas/core/error.hpp"
+#include "atlas/extract/backend.hpp"
 #include "atlas/extract/extract.hpp"
 #include "commands.hpp"
 
@@ -107,7 +108,7 @@ Exit codes: 0 ok, 1 error or (corpus) a document failed (--allow-failures: 0), 2
               if (text_opt->count() > 0) o.text = *text;
               if (ids_opt->count() > 0) o.ids = extract::parse_ids(*ids);
               if (pair_opt->count() > 0) o.text_pair = *pair;
-              extract::ExtractSummary s = extract::run_extract(o);
+              extract::ExtractSummary s = extract::torch_backend().run_extract(o);
               if (*json_summary) {
                 nlohmann::json j = {{"output", s.output.string()}, {"model_type", s.model_type},
                                     {"tokens", s.token_labels.size()}, {"layers", s.layers}, {"heads", s.heads},
@@ -127,7 +128,7 @@ Exit codes: 0 ok, 1 error or (corpus) a document failed (--allow-failures: 0), 2
             o.resume = !*no_resume;
             o.progress_mode = *progress == "bar" ? 1 : *progress == "plain" ? 0 : -1;
             if (*progress == "none") o.quiet = true;
-            extract::CorpusSummary s = extract::run_corpus(o);
+            extract::CorpusSummary s = extract::torch_backend().run_corpus(o);
             print_corpus_summary(s, *json_summary, opts->quiet);
             const int64_t failed = s.documents_failed + s.documents_failed_before;
             if (failed > 0 && !*allow_failures) {

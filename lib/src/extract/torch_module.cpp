@@ -1,0 +1,23 @@
+// Entry point of libatlas_torch.so, the model runtime that backend.cpp dlopen()s: the table of
+// every job that needs LibTorch. The core, io and tokenize code these jobs call is not in this
+// module: it resolves to the `atlas` binary's copy at load time (see lib/CMakeLists.txt).
+#include "atlas/extract/backend.hpp"
+#include "atlas/extract/extract.hpp"
+
+namespace {
+
+atlas::extract::Backend make_backend() {
+  atlas::extract::Backend b;
+  b.abi_version = atlas::extract::kBackendAbiVersion;
+  b.size = sizeof(atlas::extract::Backend);
+  b.run_extract = &atlas::extract::run_extract;
+  b.run_corpus = &atlas::extract::run_corpus;
+  return b;
+}
+
+}  // namespace
+
+extern "C" __attribute__((visibility("default"))) const atlas::extract::Backend* atlas_torch_backend() {
+  static const atlas::extract::Backend backend = make_backend();
+  return &backend;
+}
