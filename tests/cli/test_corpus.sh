@@ -44,7 +44,7 @@ for e in m:
     n = int(e["id"])
     assert e["line"] == n, e
     assert e["ordinal"] == n - 1, e
-    assert e["sha256"] == hashlib.sha256(lines[n - 1]).hexdigest(), (e, lines[n - 1])
+    assert e["sha256"] == hashlib.sha256(lines[n - 1]).hexdigest(), f"sha256 of line {n} ({lines[n - 1]!r}): {e}"
     if n in (2, 4):
         assert e["status"] == "failed", e
         assert e.get("error"), e
@@ -224,6 +224,16 @@ run c40 extract --model "$MODEL" --input "$TMP/c40.txt" -o "$OUT/c40" --threads 
 sed -i '5s/.*/A different fifth line./' "$TMP/c40.txt"
 expect_error "resume with a changed input line is refused" "" "line 5|changed|differ|sha" -- extract --model "$MODEL" --input "$TMP/c40.txt" -o "$OUT/c40" --threads 1 --quiet
 
+# A failed line that was fixed in the input: the re-run either extracts it now, or refuses the
+# changed input; it must not keep the old failure silently.
+cp "$TMP/small.txt" "$TMP/fix.txt"
+"$ATLAS" extract --model "$MODEL" --input "$TMP/fix.txt" -o "$OUT/fix" --threads 1 --quiet 2>/dev/null
+sed -i '4s/.*/Now a valid line./' "$TMP/fix.txt"
+run fix extract --model "$MODEL" --input "$TMP/fix.txt" -o "$OUT/fix" --threads 1 --quiet
+st4=$("$PY" -c "import sys; from storelib import *; print([e for e in manifest('$OUT/fix') if e['id'] == '4'][0]['status'])")
+if grep -q 'differs\|changed' "$OUT/fix.err" || [ "$st4" = ok ]; then pass "a fixed invalid-UTF-8 line is re-extracted or refused as changed (status $st4)"
+else fail "fixed line 4 (was invalid UTF-8) is silently kept as failed: exit $rc, status $st4, stderr: $(cat "$OUT/fix.err")"; fi
+
 # ------------------------------------------------------------------------------------------------
 # 5. --window / --stride; a document over the model limit without --window fails and says --window
 long_text="Once upon a time there was a little girl named Lily. She liked to play in the park with her big red ball."
@@ -334,14 +344,16 @@ else fail "--quiet (exit $rc) printed: $(cat "$OUT/quiet.out" "$OUT/quiet.err")"
 # 7. JSONL / CSV / TSV inputs
 printf '{"doc":"a1","body":"Lily went to the park.","n":1}\n{"doc":"b2","body":"The dog ran."}\n' > "$TMP/d.jsonl"
 run jsonl extract --model "$MODEL" --input "$TMP/d.jsonl" -o "$OUT/jsonl" --threads 1 --text-field body --id-field doc --quiet
-if [ "$rc" -eq 0 ] && "$PY" - "$OUT/jsonl" "$OUT/text1.npz" <<'PY'
+if [ "$rc" -eq 0 ] && "$PY" - "$OUT/jsonl" "$OUT/b1" <<'PY'
 import json, sys, numpy as np
 from storelib import *
 m = ok_docs(sys.argv[1])
 assert sorted(m) == ["a1", "b2"], sorted(m)
 a = doc(sys.argv[1], m["a1"])
 assert json.loads(str(a["meta"]))["input"]["text"] == "Lily went to the park.", a["meta"]
-assert (a["input_ids"] == np.load(sys.argv[2])["input_ids"]).all(), a["input_ids"]
+ref = docs(sys.argv[2])["1"]   # the same text, line 1 of the text corpus
+assert (a["input_ids"] == ref["input_ids"]).all(), a["input_ids"]
+assert worst(a["attention"], ref["attention"]) <= 1e-5
 PY
 then pass "JSONL with --text-field/--id-field"; else fail "JSONL --text-field body --id-field doc (exit $rc): $(head -c 300 "$OUT/jsonl/manifest.jsonl" 2>/dev/null)"; fi
 
@@ -360,6 +372,40 @@ run tsv extract --model "$MODEL" --input "$TMP/d.tsv" -o "$OUT/tsv" --threads 1 
 if [ "$rc" -eq 0 ] && "$PY" -c "
 import sys; from storelib import *; m = ok_docs('$OUT/tsv'); assert sorted(m) == ['t1', 't2'], sorted(m)"
 then pass "TSV with a numeric --column"; else fail "TSV (exit $rc): $(head -c 300 "$OUT/tsv/manifest.jsonl" 2>/dev/null)"; fi
+# ids with characters that are not member-name safe; a record without the id field fails alone
+printf '{"id":"a/b c#d","text":"Tom ran."}\n{"id":7,"text":"Sue."}\n{"text":"no id"}\n{"id":"z","text":"The end."}\n' > "$TMP/odd.jsonl"
+run odd extract --model "$MODEL" --input "$TMP/odd.jsonl" --id-field id -o "$OUT/odd" --threads 1 --quiet
+if [ "$rc" -eq 1 ] && "$PY" - "$OUT/odd" <<'PY'
+import sys
+from storelib import *
+m = {e["id"]: e for e in manifest(sys.argv[1])}
+ok = sorted(i for i, e in m.items() if e["status"] == "ok")
+assert ok == ["7", "a/b c#d", "z"], ok
+bad = [e for e in m.values() if e["status"] == "failed"]
+assert len(bad) == 1 and bad[0]["line"] == 3 and "id" in bad[0]["error"], bad
+docs(sys.argv[1])
+PY
+then pass "JSONL: odd ids stored, a record without the id field fails alone"; else fail "JSONL odd ids (exit $rc): $(cat "$OUT/odd.err")"; fi
+run oddcat process cat "$OUT/odd" 'a/b c#d' -o "$OUT/odd.npz"
+[ "$rc" -eq 0 ] && [ -s "$OUT/odd.npz" ] && pass "process cat of id 'a/b c#d'" || fail "process cat 'a/b c#d': exit $rc $(cat "$OUT/oddcat.err")"
+
+# a duplicate id: the duplicate fails (the others are extracted), or the run is refused up front
+# leaving no store; not half of each
+printf '{"id":"x","text":"Lily went."}\n{"id":"y","text":"The dog."}\n{"id":"x","text":"Tom ran."}\n{"id":"w","text":"Sue sat."}\n' > "$TMP/dup.jsonl"
+run dup extract --model "$MODEL" --input "$TMP/dup.jsonl" --id-field id -o "$OUT/dup" --threads 1 --quiet
+if [ "$rc" -eq 1 ] && { { [ ! -e "$OUT/dup" ] && [ "$(grep -c . "$OUT/dup.err")" -eq 1 ]; } || "$PY" - "$OUT/dup" <<'PY'
+import sys
+from storelib import *
+m = manifest(sys.argv[1])
+ok = sorted(e["id"] for e in m if e["status"] == "ok")
+bad = [e for e in m if e["status"] == "failed"]
+assert ok == ["w", "x", "y"] and len(bad) == 1 and bad[0]["line"] == 3 and "duplicate" in bad[0]["error"], m
+ok_line = [e["line"] for e in m if e["id"] == "x" and e["status"] == "ok"]
+assert ok_line == [1], ok_line
+PY
+}; then pass "a duplicate JSONL id: handled cleanly"
+else fail "duplicate JSONL id: exit $rc, stderr: $(tr '\n' ' ' < "$OUT/dup.err"), manifest: $(cut -c1-110 "$OUT/dup/manifest.jsonl" 2>/dev/null | tr '\n' ' ')"; fi
+
 # A record that is not JSON, or lacks --text-field, is an error (fatal, or a failed document whose
 # error says why): exit 1 either way, and the message names the problem.
 run notjson extract --model "$MODEL" --input "$TMP/small.txt" --input-format jsonl -o "$OUT/notjson" --threads 1

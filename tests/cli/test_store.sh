@@ -139,7 +139,7 @@ meta = json.loads(str(z["meta"]))
 assert meta["format"] == "atlas.attention" and meta["input"]["document_id"] == "3", meta["input"]
 PY
 then pass "process cat of a merged store"; else fail "process cat merged 3: exit $rc $(cat "$OUT/cat3.err")"; fi
-expect_error "process cat of a missing document lists the ids" "$OUT/c99.npz" "99.*1, 2" -- process cat "$OUT/full" 99 -o "$OUT/c99.npz"
+expect_error "process cat of a missing document lists the ids" "$OUT/c99.npz" "no document '99'.*10 documents: [0-9]" -- process cat "$OUT/full" 99 -o "$OUT/c99.npz"
 expect_error "process cat of a failed document says so" "$OUT/c4.npz" "failed.*empty" -- process cat "$OUT/full" 4 -o "$OUT/c4.npz"
 expect_error "process cat of a folder that is not a store" "$OUT/cns.npz" "store" -- process cat "$TMP" 1 -o "$OUT/cns.npz"
 
@@ -149,7 +149,7 @@ if [ "$rc" -eq 0 ] && [ "$(grep -cE '^(10|[1-9]) +(ok|failed) ' "$OUT/list.out")
 
 run viz visualize heatmap "$OUT/full:1" -o "$OUT/h1.png"
 [ "$rc" -eq 0 ] && is_png "$OUT/h1.png" && pass "visualize heatmap STORE:ID writes a PNG" || fail "visualize heatmap full:1: exit $rc $(cat "$OUT/viz.err")"
-expect_error "visualize heatmap STORE:missing lists the ids" "$OUT/hm.png" "missing.*1, 2, 3" -- visualize heatmap "$OUT/full:missing" -o "$OUT/hm.png"
+expect_error "visualize heatmap STORE:missing lists the ids" "$OUT/hm.png" "no document 'missing'.*10 documents: [0-9]" -- visualize heatmap "$OUT/full:missing" -o "$OUT/hm.png"
 expect_error "visualize heatmap STORE:failed-doc says it failed" "$OUT/h4.png" "failed" -- visualize heatmap "$OUT/full:4" -o "$OUT/h4.png"
 
 # ------------------------------------------------------------------------------------------------
@@ -163,7 +163,7 @@ expect_error "--batch-size 0" "$OUT/e5" "batch" -- extract --model "$MODEL" --in
 expect_error "--stride without --window" "$OUT/e6" "window" -- extract --model "$MODEL" --input "$SMALL" --stride 4 -o "$OUT/e6"
 expect_error "--stride larger than --window" "$OUT/e7" "stride" -- extract --model "$MODEL" --input "$SMALL" --window 4 --stride 8 -o "$OUT/e7"
 expect_error "--compute-dtype float16 on CPU" "$OUT/e8" "float16" -- extract --model "$MODEL" --input "$SMALL" --compute-dtype float16 -o "$OUT/e8"
-expect_error "--topk 0" "$OUT/e9" "topk" -- extract --model "$MODEL" --input "$SMALL" --topk 0 -o "$OUT/e9"
+expect_error "--topk -1" "$OUT/e9" "topk" -- extract --model "$MODEL" --input "$SMALL" --topk -1 -o "$OUT/e9"
 touch "$TMP/afile"
 expect_error "-o an existing file" "" "folder|directory" -- extract --model "$MODEL" --input "$SMALL" -o "$TMP/afile"
 finish
