@@ -69,8 +69,8 @@ at::Tensor WeightStore::convert(const std::string& name, const io::RawTensor& ra
     // the tensor. The mapping is PROT_READ: an in-place write to a weight crashes instead of
     // silently changing the model (and every weight tied to it).
     std::shared_ptr<const void> owner = raw.owner;
-    source = at::from_blob(const_cast<std::byte*>(raw.data), raw.shape,
-                           [owner](void*) mutable { owner.reset(); }, options);
+    source = at::from_blob(
+        const_cast<std::byte*>(raw.data), raw.shape, [owner](void*) mutable { owner.reset(); }, options);
   } else {
     // safetensors offsets are only a multiple of the element size of the tensors before this one.
     source = at::empty(raw.shape, options);
