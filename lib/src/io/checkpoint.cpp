@@ -10,6 +10,7 @@
 #include "atlas/core/error.hpp"
 #include "atlas/core/fs.hpp"
 #include "io/dtype_names.hpp"
+#include "io/hash_cache.hpp"
 
 namespace atlas::io {
 namespace fs = std::filesystem;
@@ -182,13 +183,13 @@ std::string Checkpoint::hash() const { return checkpoint_hash(files_); }
 
 std::string checkpoint_hash(const std::vector<fs::path>& files) {
   ATLAS_CHECK(!files.empty(), CheckpointError, "checkpoint has no files to hash");
-  if (files.size() == 1) return sha256_file(files[0]);
+  if (files.size() == 1) return cached_sha256_file(files[0]);
   std::vector<fs::path> sorted = files;
   std::sort(sorted.begin(), sorted.end(), [](const fs::path& a, const fs::path& b) {
     return a.filename().string() < b.filename().string();
   });
   std::string digests;
-  for (const auto& f : sorted) digests += sha256_file(f);
+  for (const auto& f : sorted) digests += cached_sha256_file(f);
   return sha256_hex(digests);
 }
 

@@ -4,7 +4,9 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <cstdint>
 #include <cstring>
+#include <memory>
 
 #include "atlas/core/error.hpp"
 
@@ -54,13 +56,28 @@ at::Tensor WeightStore::convert(const std::string& name, const io::RawTensor& ra
                  "tensor '{}' in '{}': expected a floating-point dtype (F32, F16, BF16, F64), got {}", name,
                  raw.file.string(), io::tensor_dtype_name(raw.dtype));
   }
-  // Copy out of the mapping: the data may be unaligned, and the model must outlive the file.
-  at::Tensor t = at::empty(raw.shape, at::TensorOptions().dtype(type));
-  ATLAS_CHECK(static_cast<size_t>(t.nbytes()) == raw.nbytes, CheckpointError,
+  at::Tensor source;
+  const auto options = at::TensorOptions().dtype(type).device(at::kCPU);
+  const int64_t numel = raw.numel();
+  ATLAS_CHECK(static_cast<size_t>(numel) * c10::elementSize(type) == raw.nbytes, CheckpointError,
               "tensor '{}' in '{}': shape {} needs {} bytes, got {}", name, raw.file.string(),
-              shape_string(raw.shape), t.nbytes(), raw.nbytes);
-  if (raw.nbytes) std::memcpy(t.data_ptr(), raw.data, raw.nbytes);
-  return t.to(device_, at::kFloat);
+              shape_string(raw.shape), static_cast<size_t>(numel) * c10::elementSize(type), raw.nbytes);
+  const bool aligned = reinterpret_cast<uintptr_t>(raw.data) % c10::elementSize(type) == 0;
+  if (raw.nbytes != 0 && raw.data != nullptr && raw.owner && aligned) {
+    // A view of the checkpoint's bytes (the safetensors mapping, or the buffer the .bin reader
+    // inflated a storage into): no copy. The deleter holds the owner, so the bytes live as long as
+    // the tensor. The mapping is PROT_READ: an in-place write to a weight crashes instead of
+    // silently changing the model (and every weight tied to it).
+    std::shared_ptr<const void> owner = raw.owner;
+    source = at::from_blob(
+        const_cast<std::byte*>(raw.data), raw.shape, [owner](void*) mutable { owner.reset(); }, options);
+  } else {
+    // safetensors offsets are only a multiple of the element size of the tensors before this one.
+    source = at::empty(raw.shape, options);
+    if (raw.nbytes) std::memcpy(source.data_ptr(), raw.data, raw.nbytes);
+  }
+  // A no-op for float32 on the CPU; a converting copy otherwise (F16/BF16/F64, or another device).
+  return source.to(device_, at::kFloat);
 }
 
 at::Tensor WeightStore::take(const std::string& name, const std::vector<int64_t>& shape) {

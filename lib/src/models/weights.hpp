@@ -19,7 +19,8 @@ class WeightStore {
   WeightStore(io::Checkpoint checkpoint, c10::Device device);
 
   /// The tensor as float32 on the device (F16/BF16/F64 converted). CheckpointError naming tensor,
-  /// file, expected and got when it is missing or its shape differs.
+  /// file, expected and got when it is missing or its shape differs. An aligned float32 tensor on
+  /// the CPU is a view of the checkpoint's read-only mapping, not a copy: never write to it in place.
   at::Tensor take(const std::string& name, const std::vector<int64_t>& shape);
   /// Like take(), but an absent tensor gives an undefined tensor (parts a class may or may not
   /// save, e.g. BERT's pooler).

@@ -32,7 +32,8 @@ struct Entry {
 };
 
 /// Minimal safetensors writer: 8-byte header length, JSON header padded with spaces, data.
-void write_safetensors(const fs::path& file, const std::vector<Entry>& entries) {
+/// `misalign` extra spaces shift the whole data buffer off the 8-byte grid.
+void write_safetensors(const fs::path& file, const std::vector<Entry>& entries, size_t misalign = 0) {
   nlohmann::json header = nlohmann::json::object();
   size_t offset = 0;
   for (const auto& e : entries) {
@@ -42,6 +43,7 @@ void write_safetensors(const fs::path& file, const std::vector<Entry>& entries) 
   }
   std::string text = header.dump();
   while (text.size() % 8 != 0) text += ' ';
+  text += std::string(misalign, ' ');
   std::ofstream out(file, std::ios::binary);
   const uint64_t n = text.size();
   out.write(reinterpret_cast<const char*>(&n), 8);
@@ -67,10 +69,10 @@ nlohmann::json config_of(const std::string& model) {
 
 /// A model folder with `config` and `entries` in scratch space.
 fs::path make_fixture(const std::string& name, const nlohmann::json& config,
-                      const std::vector<Entry>& entries) {
+                      const std::vector<Entry>& entries, size_t misalign = 0) {
   fs::path dir = test::scratch_dir("models_loading/" + name);
   std::ofstream(dir / "config.json") << config.dump(2);
-  write_safetensors(dir / "model.safetensors", entries);
+  write_safetensors(dir / "model.safetensors", entries, misalign);
   return dir;
 }
 
@@ -249,6 +251,43 @@ TEST_CASE("float16 and bfloat16 checkpoints are converted to float32") {
     CHECK(diff < (dtype == "F16" ? 5e-3 : 5e-2));
     CHECK(diff > 0.0);  // the weights really were rounded
   }
+}
+
+TEST_CASE("unaligned float32 and float64 weights load bit for bit like the mapped float32") {
+  // The reference loads aligned float32 as views of the mapping; an unaligned buffer is copied and
+  // float64 is converted: the model must not be able to tell. GPT-2 ties lm_head to wte (logits).
+  const fs::path reference_dir = test::shared_dir() / "reference" / "models" / "gpt2";
+  auto reference = models::load_model(reference_dir);
+  const std::vector<int64_t> ids = {5, 17, 300, 2, 999, 41};
+  models::NullTaps none;
+  models::Inputs inputs;
+  inputs.input_ids = at::tensor(ids, at::kLong).unsqueeze(0);
+  const at::Tensor want_logits = reference->forward(inputs, none, true);
+  for (const size_t misalign : {1, 2, 3, 4}) {
+    CAPTURE(misalign);
+    auto model =
+        models::load_model(make_fixture("unaligned", config_of("gpt2"), entries_of("gpt2"), misalign));
+    for (int64_t layer : {0, 1})
+      CHECK(at::equal(attention_of(*model, ids, layer), attention_of(*reference, ids, layer)));
+    CHECK(at::equal(model->forward(inputs, none, true), want_logits));
+  }
+  auto entries = entries_of("gpt2");
+  for (auto& e : entries) {
+    const size_t n = e.bytes.size() / 4;
+    std::string out(n * 8, '\0');
+    for (size_t i = 0; i < n; ++i) {
+      float f;
+      std::memcpy(&f, e.bytes.data() + 4 * i, 4);
+      const double d = f;
+      std::memcpy(&out[8 * i], &d, 8);
+    }
+    e.dtype = "F64";
+    e.bytes = out;
+  }
+  auto model = models::load_model(make_fixture("f64", config_of("gpt2"), entries));
+  for (int64_t layer : {0, 1})
+    CHECK(at::equal(attention_of(*model, ids, layer), attention_of(*reference, ids, layer)));
+  CHECK(at::equal(model->forward(inputs, none, true), want_logits));
 }
 
 TEST_CASE("inputs are validated") {

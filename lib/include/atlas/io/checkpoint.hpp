@@ -59,7 +59,10 @@ class Checkpoint {
   std::string format_;
 };
 
-/// The digest Checkpoint::hash() reports, computed from the weight files alone (no loading).
+/// The digest Checkpoint::hash() reports, computed from the weight files alone (no loading). Each
+/// file's sha256 is cached across runs in $ATLAS_CACHE_DIR/sha256.json (default
+/// $XDG_CACHE_HOME/atlas or ~/.cache/atlas), keyed by canonical path, size and mtime (ns);
+/// ATLAS_NO_HASH_CACHE=1 turns the cache off. A broken or unwritable cache never fails the hash.
 std::string checkpoint_hash(const std::vector<std::filesystem::path>& files);
 
 /// Lower-level readers (used by Checkpoint::open, exposed for tests).
