@@ -130,7 +130,7 @@ Exit codes: 0 ok, 1 error or (corpus) a document failed (--allow-failures: 0), 2
             if (*progress == "none") o.quiet = true;
             extract::CorpusSummary s = extract::torch_backend().run_corpus(o);
             print_corpus_summary(s, *json_summary, opts->quiet);
-            const int64_t failed = s.documents_failed + s.documents_failed_before;
+            const int64_t failed = s.documents_failed;
             if (failed > 0 && !*allow_failures) {
               fmt::print(stderr, "atlas: error: {} document(s) failed; see {}/manifest.jsonl (--allow-failures to exit 0)\n",
                          failed, s.output.string());
@@ -171,7 +171,6 @@ void print_corpus_summary(const extract::CorpusSummary& s, bool json, bool quiet
                         {"documents_ok", s.documents_ok},
                         {"documents_failed", s.documents_failed},
                         {"documents_skipped", s.documents_skipped},
-                        {"documents_failed_before", s.documents_failed_before},
                         {"tokens", s.tokens},
                         {"padded_tokens", s.padded_tokens},
                         {"batches", s.batches},
@@ -189,11 +188,7 @@ void print_corpus_summary(const extract::CorpusSummary& s, bool json, bool quiet
   if (quiet) return;
   fmt::print("model      {} ({})\n", s.model_type, s.model_class);
   fmt::print("documents  {} ok, {} failed{}\n", s.documents_ok, s.documents_failed,
-             s.documents_skipped ? fmt::format(", {} already done (resumed{})", s.documents_skipped,
-                                               s.documents_failed_before
-                                                   ? fmt::format(", {} of them failed before", s.documents_failed_before)
-                                                   : "")
-                                 : "");
+             s.documents_skipped ? fmt::format(", {} already done (resumed)", s.documents_skipped) : "");
   for (const auto& f : s.failures) fmt::print("  failed   {} (line {}): {}\n", f.id, f.line, f.error);
   const double pad = s.tokens > 0 ? 100.0 * static_cast<double>(s.padded_tokens - s.tokens) / static_cast<double>(s.padded_tokens) : 0;
   fmt::print("tokens     {} in {} batches ({:.1f}% padding)\n", s.tokens, s.batches, pad);

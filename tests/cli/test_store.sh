@@ -58,6 +58,9 @@ assert len(manifest(merged)) == 10 and sorted(m) == sorted(f), sorted(m)
 for k in f:
     assert m[k]["status"] == f[k]["status"] and m[k]["sha256"] == f[k]["sha256"], (m[k], f[k])
 assert m["4"]["status"] == "failed" and "empty" in m["4"]["error"], m["4"]
+import json
+sj = json.load(open(f"{merged}/store.json"))
+assert len(sj.get("merged_from", [])) == 3, f"store.json merged_from: {sj.get('merged_from')}"
 a, b = docs(merged), docs(full)
 w = max(worst(a[k]["attention"], b[k]["attention"]) for k in b)
 assert w <= 1e-5, w
@@ -69,8 +72,8 @@ PY
 then pass "merged store equals the single run per document (failed ones stay failed)"; else fail "merged store contents"; fi
 run merged_resume extract "${COMMON[@]}" -o "$OUT/merged" --json
 if [ "$rc" -eq 0 ] && "$PY" -c "
-import json; s = json.load(open('$OUT/merged_resume.out')); assert s['documents_ok'] == 0 and s['documents_skipped'] == 10, s"
-then pass "the merged store resumes as the unsharded run (nothing to do)"
+import json; s = json.load(open('$OUT/merged_resume.out')); assert s['documents_ok'] == 0 and s['documents_skipped'] + s['documents_failed'] == 10, s"
+then pass "the merged store resumes as the unsharded run (nothing to do but retry the failed)"
 else fail "resume of the merged store with the unsharded command: exit $rc $(cat "$OUT/merged_resume.err" "$OUT/merged_resume.out" | head -c 400)"; fi
 
 expect_error "merge refuses overlapping stores (the same part twice)" "$OUT/m_dup" "overlap|more than once|both|duplicate|twice" -- process merge "$OUT/p0" "$OUT/p0" -o "$OUT/m_dup"
@@ -83,7 +86,7 @@ expect_error "merge of a folder that is not a store" "$OUT/m_ns" "store" -- proc
 # 2. --topk 3: sparse members that densify to the top 3 of the dense run
 run topk extract "${COMMON[@]}" --topk 3 -o "$OUT/topk"
 if [ "$rc" -eq 0 ] && "$PY" - "$OUT/topk" "$OUT/full" <<'PY'
-import sys, numpy as np
+import json, sys, numpy as np
 from storelib import *
 topk, full = sys.argv[1:]
 t, f = docs(topk), docs(full)
@@ -99,6 +102,8 @@ for k in f:
     kk = v.shape[-1]
     assert v.shape == (L, H, Q, kk) and i.shape == v.shape and kk in (3, min(3, Q)), (k, v.shape, i.shape)
     assert (i >= 0).all() and (i < Q).all(), (k, i.min(), i.max())
+    assert (np.diff(v, axis=-1) <= 0).all(), f"{k}: topk values are not largest first"
+    assert json.loads(str(t[k]["meta"])).get("topk") == 3, f"{k}: meta.topk"
     dense = np.zeros((L, H, Q, Q), np.float32)
     np.put_along_axis(dense, i.astype(np.int64), v, axis=-1)
     # the top 3 of the dense run (ties among equal values are interchangeable: compare values)

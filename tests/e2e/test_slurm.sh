@@ -138,7 +138,7 @@ if [ "${ATLAS_SLURM_SELFTEST:-0}" = 1 ]; then
 fi
 
 # --- part 2: the real atlas on the embedded model
-if ! "$ATLAS" extract --help 2>/dev/null | grep -q -- '--shard'; then
+if ! "$ATLAS" extract --help 2>/dev/null | grep -- '--shard' >/dev/null; then
   fail "$ATLAS extract has no --shard (the corpus engine: extract --input/--shard, process merge)"
   finish; exit
 fi

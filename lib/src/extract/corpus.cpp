@@ -120,6 +120,8 @@ CorpusSummary run_corpus(const CorpusOptions& o) {
   auto fail = [&](const corpus::Document& d, const std::string& sha, const std::string& error) {
     format::ManifestEntry e;
     e.id = d.id;
+    // A repeated id cannot name a second entry: the copy is recorded under "<id>@line<N>".
+    if (d.error.find("duplicate document id") != std::string::npos) e.id = fmt::format("{}@line{}", d.id, d.line);
     e.ordinal = d.ordinal;
     e.line = d.line;
     e.sha256 = sha;
@@ -154,13 +156,12 @@ CorpusSummary run_corpus(const CorpusOptions& o) {
         return j;
       }()) : std::string();
       auto done = store.finished().find(d.id);
-      if (done != store.finished().end()) {
+      if (done != store.finished().end() && done->second.ok()) {
         ATLAS_CHECK(done->second.sha256.empty() || sha.empty() || done->second.sha256 == sha, InputError,
                     "document '{}' (line {} of {}) differs from the one stored in '{}' by an earlier run: the "
                     "input changed, so the store cannot be resumed; use another -o",
                     d.id, d.line, reader.source_name(), o.output.string());
         ++s.documents_skipped;
-        if (!done->second.ok()) ++s.documents_failed_before;
         continue;
       }
       if (!d.error.empty()) {
@@ -177,7 +178,8 @@ CorpusSummary run_corpus(const CorpusOptions& o) {
                      p.size(), info.max_positions);
         }
         for (Prepared& w : session.split_windows(p, o.window, o.stride)) {
-          if (store.finished().count(w.id)) continue;   // a window done before a crash
+          auto wd = store.finished().find(w.id);
+          if (wd != store.finished().end() && wd->second.ok()) continue;   // a window done before a crash
           pool.push_back(std::move(w));
         }
       } catch (const InputError& e) {

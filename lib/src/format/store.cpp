@@ -277,8 +277,7 @@ void StoreWriter::open_shard() {
 
 DocumentWriter& StoreWriter::begin_document(const std::string& id) {
   ATLAS_CHECK(!doc_, Error, "internal: document '{}' begun before '{}' ended", id, doc_id_);
-  ATLAS_CHECK(!finished_.count(id) && !ids_in_run_.count(id), InputError,
-              "document id '{}' appears twice in the input", id);
+  ATLAS_CHECK(!is_taken(id), InputError, "document id '{}' appears twice in the input", id);
   if (!shard_) open_shard();
   doc_ = std::make_unique<DocumentWriter>(*shard_, document_prefix(id));
   doc_id_ = id;
@@ -301,13 +300,18 @@ void StoreWriter::end_document(ManifestEntry entry) {
 }
 
 void StoreWriter::record_failure(ManifestEntry entry) {
-  ATLAS_CHECK(!finished_.count(entry.id) && !ids_in_run_.count(entry.id), InputError,
-              "document id '{}' appears twice in the input", entry.id);
+  ATLAS_CHECK(!is_taken(entry.id), InputError, "document id '{}' appears twice in the input", entry.id);
   entry.status = "failed";
   entry.shard.clear();
   entry.members.clear();
   ids_in_run_[entry.id] = true;
   append_manifest({entry});
+}
+
+bool StoreWriter::is_taken(const std::string& id) const {
+  // A document that failed in an earlier run may be tried again; its new line supersedes the old.
+  auto it = finished_.find(id);
+  return ids_in_run_.count(id) || (it != finished_.end() && it->second.ok());
 }
 
 void StoreWriter::close_shard() {
@@ -363,10 +367,20 @@ StoreReader::StoreReader(fs::path dir) : dir_(std::move(dir)) {
   bool torn = false;
   size_t valid = 0;
   entries_ = read_manifest(dir_ / kManifest, torn, valid);
-  for (size_t i = 0; i < entries_.size(); ++i) {
-    auto [it, inserted] = by_id_.emplace(entries_[i].id, i);
-    ATLAS_CHECK(inserted, FormatError, "'{}': document '{}' is listed twice", (dir_ / kManifest).string(),
-                entries_[i].id);
+  // A failed document that a resumed run tried again is listed again: the later line counts. Any
+  // other repetition is damage.
+  std::vector<ManifestEntry> all = std::move(entries_);
+  entries_.clear();
+  for (auto& e : all) {
+    auto it = by_id_.find(e.id);
+    if (it == by_id_.end()) {
+      by_id_.emplace(e.id, entries_.size());
+      entries_.push_back(std::move(e));
+      continue;
+    }
+    ATLAS_CHECK(!entries_[it->second].ok(), FormatError, "'{}': document '{}' is listed twice",
+                (dir_ / kManifest).string(), e.id);
+    entries_[it->second] = std::move(e);
   }
 }
 
@@ -509,7 +523,10 @@ MergeSummary merge_stores(const std::vector<fs::path>& inputs, const fs::path& o
       manifest += e.to_json().dump() + "\n";
     }
     StoreInfo info = stores[0].info();
+    // The merged store stands for one unsharded run: resuming it with the unsharded command fills in
+    // whatever the parts lacked.
     info.run = run0;
+    if (info.run.is_object() && stores[0].info().run.contains("shard")) info.run["shard"] = "0/1";
     info.version = atlas::version();
     info.git_revision = atlas::git_revision();
     json from = json::array();

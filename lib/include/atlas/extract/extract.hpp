@@ -92,8 +92,8 @@ struct CorpusSummary {
   int64_t records = 0;                           // input records seen (this shard)
   int64_t documents_ok = 0;                      // written by this run (windows count one each)
   int64_t documents_failed = 0;                  // recorded as failed by this run
-  int64_t documents_skipped = 0;                 // finished by an earlier run (resume)
-  int64_t documents_failed_before = 0;           // of those, recorded as failed by the earlier run
+  int64_t documents_skipped = 0;                 // finished by an earlier run (resume); documents that
+                                                 // failed before are tried again
   int64_t tokens = 0;                            // tokens run through the model by this run
   int64_t padded_tokens = 0;                     // positions computed including padding
   int64_t batches = 0;

@@ -74,7 +74,8 @@ class StoreWriter {
   StoreWriter(const StoreWriter&) = delete;
   StoreWriter& operator=(const StoreWriter&) = delete;
 
-  /// Documents recorded by an earlier run (ok or failed), by id.
+  /// Documents recorded by an earlier run (ok or failed), by id. Failed ones may be tried again:
+  /// their new manifest line supersedes the old one.
   const std::map<std::string, ManifestEntry>& finished() const { return finished_; }
   bool resumed() const { return resumed_; }
 
@@ -98,6 +99,7 @@ class StoreWriter {
   void close_shard();
   void append_manifest(const std::vector<ManifestEntry>& entries);
   int64_t shard_bytes_written() const;
+  bool is_taken(const std::string& id) const;
 
   std::filesystem::path dir_;
   StoreInfo info_;
@@ -123,7 +125,8 @@ class StoreReader {
   StoreReader(StoreReader&&) noexcept;
 
   const StoreInfo& info() const { return info_; }
-  /// Every document in manifest order (failed ones included: check ok()).
+  /// Every document once, in manifest order (failed ones included: check ok()); where a failed
+  /// document was tried again by a resumed run, its latest line.
   const std::vector<ManifestEntry>& entries() const { return entries_; }
   const ManifestEntry* find(const std::string& id) const;
   /// InputError naming the store and listing a few ids when `id` is not there; FormatError with
