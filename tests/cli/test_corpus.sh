@@ -245,7 +245,7 @@ expect_error "resume with a changed input line is refused" "" "line 5|changed|di
 # changed input; it must not keep the old failure silently.
 cp "$TMP/small.txt" "$TMP/fix.txt"
 "$ATLAS" extract --model "$MODEL" --input "$TMP/fix.txt" -o "$OUT/fix" --threads 1 --quiet 2>/dev/null
-sed -i '4s/.*/Now a valid line./' "$TMP/fix.txt"
+LC_ALL=C sed -i '4s/.*/Now a valid line./' "$TMP/fix.txt"
 run fix extract --model "$MODEL" --input "$TMP/fix.txt" -o "$OUT/fix" --threads 1 --quiet
 st4=$("$PY" -c "import sys; from storelib import *; print([e for e in manifest('$OUT/fix') if e['id'] == '4'][0]['status'])")
 if grep -q 'differs\|changed' "$OUT/fix.err" || [ "$st4" = ok ]; then pass "a fixed invalid-UTF-8 line is re-extracted or refused as changed (status $st4)"
