@@ -16,5 +16,12 @@ build/bin/atlas visualize heatmap out/quickstart.npz --layer 2 --head 3 -o out/q
 build/bin/atlas visualize flow out/quickstart.npz --layer 1 --head 0-3 -o out/quickstart-flow.png
 echo "figures: $(pwd)/out/quickstart-heatmap.png (layer 2, head 3) and $(pwd)/out/quickstart-flow.png (layer 1, heads 0-3)"
 echo
+echo "== atlas extract on a corpus (one model load, documents batched by length, a resumable store)"
+rm -rf out/quickstart-store
+build/bin/atlas extract --model examples/models/stories260K --input examples/corpus/stories.txt \
+    -o out/quickstart-store --batch-size 4 --dtype float16
+build/bin/atlas visualize heatmap out/quickstart-store:2 --layer 2 --head mean -o out/quickstart-doc2.png
+echo "store: $(pwd)/out/quickstart-store (manifest.jsonl + shard-00000.npz); document 2: out/quickstart-doc2.png"
+echo
 echo "Read it back with numpy:"
 echo "  python3 -c 'import numpy as np; z = np.load(\"out/quickstart.npz\"); print(z[\"attention\"].shape, list(z[\"tokens\"]))'"
