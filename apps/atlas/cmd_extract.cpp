@@ -82,7 +82,8 @@ Exit codes: 0 ok, 1 error or (corpus) a document failed (--allow-failures: 0), 2
       ->group(corpus_group);
   sub->add_option("--stride", opts->stride, "Tokens between window starts (default: window / 2)")->group(corpus_group);
   sub->add_option("--limit", opts->max_documents, "Stop after N input records (a quick look)")->group(corpus_group);
-  sub->add_flag("--no-resume", *no_resume, "Refuse an output folder that already holds a store (default: resume it)")->group(corpus_group);
+  auto* resume_flag = sub->add_flag("--resume", "Resume a store that an earlier run of the same command left (the default)")->group(corpus_group);
+  sub->add_flag("--no-resume", *no_resume, "Refuse an output folder that already holds a store")->group(corpus_group)->excludes(resume_flag);
   sub->add_flag("--allow-failures", *allow_failures, "Exit 0 even when some documents failed (they stay in the manifest)")->group(corpus_group);
   sub->add_option("--progress", *progress, "auto (a bar on a terminal, else a line every 10 s), bar, plain, none")
       ->check(CLI::IsMember({"auto", "bar", "plain", "none"}))->capture_default_str()->group(corpus_group);
