@@ -19,12 +19,12 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::filesystem::path& dir) {
   if (fs::exists(dir / "tokenizer.json")) return detail::load_tokenizer_json(dir / "tokenizer.json");
   if (fs::exists(dir / "vocab.json") && fs::exists(dir / "merges.txt")) return detail::load_byte_level_bpe_files(dir);
   if (fs::exists(dir / "vocab.txt")) return detail::load_wordpiece_files(dir);
-  for (const char* name : {"tokenizer.model", "spiece.model"}) {
+  for (const char* name : {"tokenizer.model", "spiece.model", "sentencepiece.bpe.model"}) {
     if (fs::exists(dir / name)) return detail::load_sentencepiece(dir, dir / name);
   }
   ATLAS_FAIL(InputError,
              "'{}' has no tokenizer files (looked for tokenizer.json, vocab.json + merges.txt, vocab.txt, "
-             "tokenizer.model, spiece.model)",
+             "tokenizer.model, spiece.model, sentencepiece.bpe.model)",
              dir.string());
 }
 

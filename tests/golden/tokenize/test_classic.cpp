@@ -35,7 +35,7 @@ TEST_CASE("classic files: d_text ids equal the slow tokenizers") {
   for (const auto& [arch, kind] : {Expect{"gpt2", "vocab.json+merges.txt"}, Expect{"roberta", "vocab.json+merges.txt"},
                                    Expect{"qwen2", "vocab.json+merges.txt"}, Expect{"bert", "vocab.txt"},
                                    Expect{"distilbert", "vocab.txt"}, Expect{"llama", "sentencepiece"},
-                                   Expect{"t5", "sentencepiece"}}) {
+                                   Expect{"t5", "sentencepiece"}, Expect{"xlm_roberta", "sentencepiece"}}) {
     CAPTURE(arch);
     const auto tok = atlas::tokenize::load_tokenizer(model_dir(arch));
     CHECK(tok->kind() == kind);
