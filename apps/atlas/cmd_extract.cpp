@@ -43,6 +43,9 @@ Exit codes: 0 ok, 1 error or (corpus) a document failed (--allow-failures: 0), 2
 
   sub->add_option("--model,-m", opts->model_dir, "Model folder (config.json + model.safetensors or pytorch_model.bin + tokenizer files)")
       ->required();
+  sub->add_option("--tokenizer", opts->tokenizer_dir,
+                  "Folder whose tokenizer to use instead of the model folder's (tokenizer.json, vocab files or a "
+                  "sentencepiece model)");
   auto* text_opt = sub->add_option("--text,-t", *text, "Input text (UTF-8)");
   auto* ids_opt = sub->add_option("--ids", *ids, "Input token ids instead of text, comma-separated: 1,2,3");
   auto* input_opt = sub->add_option("--input,-i", *input, "Corpus file, or - for standard input: one document per line (text), JSONL, CSV or TSV");

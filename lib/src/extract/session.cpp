@@ -197,8 +197,9 @@ Session::Session(const RunOptions& o) : options_(o) {
   load.device = o.device;
   model_ = models::load_model(o.model_dir, load);
   try {
-    tokenizer_ = tokenize::load_tokenizer(o.model_dir);
+    tokenizer_ = tokenize::load_tokenizer(o.tokenizer_dir.empty() ? o.model_dir : o.tokenizer_dir);
   } catch (const Error&) {
+    if (!o.tokenizer_dir.empty()) throw;   // asked for by name: its failure is the job's
     tokenizer_.reset();   // id input works without one; prepare_text() reloads to report why
   }
   layers_ = parse_index_list(o.layers, info().num_layers, "layer");
@@ -221,7 +222,7 @@ Prepared Session::prepare_text(const std::string& text, const std::optional<std:
     ATLAS_CHECK(!pair->empty(), InputError, "the second text (--pair) is empty");
     ATLAS_CHECK(utf8::valid(*pair), InputError, "the second text (--pair) is not valid UTF-8");
   }
-  if (!tokenizer_) (void)tokenize::load_tokenizer(options_.model_dir);   // throws the reason
+  if (!tokenizer_) (void)tokenize::load_tokenizer(options_.model_dir);   // throws the reason (no --tokenizer)
   const tokenize::Tokenizer& tok = *tokenizer_;
   tokenize::Encoding enc = pair ? tok.encode_pair(text, *pair, options_.add_special_tokens)
                                 : tok.encode(text, options_.add_special_tokens);

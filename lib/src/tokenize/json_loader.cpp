@@ -36,9 +36,20 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::filesystem::path& file
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::parse_error& e) {
+    // One line: the parser's message may quote the file's bytes ("last read: ..."), newlines included.
+    std::string why = e.what();
+    for (char& c : why) {
+      if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+    }
+    if (why.size() > 300) why = why.substr(0, 300) + "...";
+    ATLAS_FAIL(FormatError, "'{}' is not valid JSON (byte offset {}{}): {}", file.string(), e.byte,
+               in.bad() ? ", read error" : "", why);
   } catch (const nlohmann::json::exception& e) {
     ATLAS_FAIL(FormatError, "'{}' is not valid JSON: {}", file.string(), e.what());
   }
+  ATLAS_CHECK(j.is_object(), FormatError, "'{}' is not a tokenizer.json: expected a JSON object, got {}", file.string(),
+              j.type_name());
   try {
     PipelineParts parts;
     parts.kind = "tokenizer.json";

@@ -74,7 +74,11 @@ std::unique_ptr<Model> make_bpe(Vocab vocab, const std::vector<std::pair<std::st
 /// Greedy longest-match-first WordPiece (BERT).
 std::unique_ptr<Model> make_wordpiece(Vocab vocab, std::string unk_token, std::string prefix = "##",
                                       size_t max_input_chars_per_word = 100);
-/// The `model` section of tokenizer.json (BPE, WordPiece).
+/// Unigram (sentencepiece's unigram models as tokenizers runs them): `vocab` is (piece, log
+/// probability) by id; byte_fallback maps unknown pieces to <0xNN> tokens where it can.
+std::unique_ptr<Model> make_unigram(std::vector<std::pair<std::string, double>> vocab, std::optional<int64_t> unk_id,
+                                    bool byte_fallback);
+/// The `model` section of tokenizer.json (BPE, WordPiece, Unigram).
 std::unique_ptr<Model> model_from_json(const nlohmann::json& j);
 
 }  // namespace atlas::tokenize::detail

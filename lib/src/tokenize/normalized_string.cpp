@@ -23,6 +23,7 @@ NormalizedString NormalizedString::slice(size_t b, size_t e) const {
   NormalizedString ns;
   ns.text = text.substr(b, e - b);
   ns.align.assign(align.begin() + static_cast<std::ptrdiff_t>(b), align.begin() + static_cast<std::ptrdiff_t>(e));
+  ns.original_shift = b < align.size() ? align[b].first : (align.empty() ? original_shift : align.back().second);
   return ns;
 }
 
@@ -59,6 +60,32 @@ void NormalizedString::replace_range(size_t b, size_t e, std::string_view conten
   text.replace(b, e - b, content);
   align.erase(align.begin() + static_cast<std::ptrdiff_t>(b), align.begin() + static_cast<std::ptrdiff_t>(e));
   align.insert(align.begin() + static_cast<std::ptrdiff_t>(b), content.size(), a);
+}
+
+void NormalizedString::transform(const std::vector<std::pair<char32_t, int>>& dest) {
+  std::string out;
+  std::vector<ByteRange> out_align;
+  out.reserve(text.size());
+  out_align.reserve(text.size());
+  size_t offset = 0;  // next unconsumed byte of the old text
+  auto consume = [&] {
+    if (offset < text.size()) offset += utf8_len(static_cast<unsigned char>(text[offset]));
+  };
+  for (const auto& [c, change] : dest) {
+    ByteRange a;
+    if (change > 0) {
+      a = offset >= 1 ? align[offset - 1] : ByteRange{original_shift, original_shift};
+    } else {
+      a = offset < align.size() ? align[offset] : (align.empty() ? ByteRange{original_shift, original_shift} : align.back());
+      consume();
+      for (int k = 0; k < -change; ++k) consume();
+    }
+    const size_t before = out.size();
+    append_utf8(out, c);
+    out_align.insert(out_align.end(), out.size() - before, a);
+  }
+  text = std::move(out);
+  align = std::move(out_align);
 }
 
 void NormalizedString::prepend(std::string_view prefix) {

@@ -16,6 +16,7 @@ using ByteRange = std::pair<uint32_t, uint32_t>;  // [begin, end) bytes of the o
 struct NormalizedString {
   std::string text;              // current (normalized) UTF-8
   std::vector<ByteRange> align;  // one per byte of `text`
+  uint32_t original_shift = 0;   // where this slice starts in the original text (tokenizers' original_shift)
 
   /// Identity alignment over `original` (every byte maps to its character's range).
   static NormalizedString from_original(std::string_view original);
@@ -30,6 +31,10 @@ struct NormalizedString {
   /// Replaces text bytes [b, e) by `content`; the new characters take the alignment of the last
   /// replaced byte (of the byte before b when nothing is replaced), as tokenizers' transform_range.
   void replace_range(size_t b, size_t e, std::string_view content);
+  /// tokenizers' NormalizedString::transform over the whole text: `dest` is every new character with
+  /// its change: 0 replaces the next old character (and takes its alignment), +1 is inserted (aligned
+  /// like the byte before it), -N replaces the next old character and removes the N after it.
+  void transform(const std::vector<std::pair<char32_t, int>>& dest);
   /// Inserts `prefix` before the first character, aligned to that character (no-op when empty).
   void prepend(std::string_view prefix);
 };

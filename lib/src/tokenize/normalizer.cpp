@@ -205,6 +205,12 @@ std::unique_ptr<Normalizer> normalizer_from_json(const nlohmann::json& j) {
   if (type == "StripAccents") return std::make_unique<StripAccentsNormalizer>();
   if (type == "Strip") return std::make_unique<StripNormalizer>(j.value("strip_left", true), j.value("strip_right", true));
   if (type == "Prepend") return std::make_unique<PrependNormalizer>(j.at("prepend").get<std::string>());
+  if (type == "Precompiled") {
+    const auto& charsmap = j.contains("precompiled_charsmap") ? j["precompiled_charsmap"] : nlohmann::json();
+    ATLAS_CHECK(charsmap.is_string(), FormatError, "tokenizer.json: Precompiled normalizer: precompiled_charsmap is {}, "
+                "expected a base64 string", charsmap.is_null() ? std::string("missing") : charsmap.dump());
+    return make_precompiled(charsmap.get<std::string>());
+  }
   if (type == "Replace") {
     const auto& pattern = j.at("pattern");
     const std::string content = j.at("content").get<std::string>();
@@ -214,7 +220,8 @@ std::unique_ptr<Normalizer> normalizer_from_json(const nlohmann::json& j) {
     return std::make_unique<ReplaceNormalizer>(pattern.at("String").get<std::string>(), nullptr, content);
   }
   ATLAS_FAIL(ConfigError, "tokenizer.json: normalizer type '{}' is not supported (supported: Sequence, "
-             "BertNormalizer, NFC, NFD, NFKC, NFKD, Lowercase, StripAccents, Strip, Prepend, Replace)", type);
+             "BertNormalizer, NFC, NFD, NFKC, NFKD, Lowercase, StripAccents, Strip, Prepend, Replace, Precompiled)",
+             type.empty() ? std::string("(none)") : type);
 }
 
 std::unique_ptr<Normalizer> make_bert_normalizer(bool clean_text, bool handle_chinese_chars,

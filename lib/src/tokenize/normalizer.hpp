@@ -17,12 +17,14 @@ class Normalizer {
   virtual void normalize(NormalizedString& s) const = 0;
 };
 
-/// nullptr for a JSON null; ConfigError naming the type for unsupported ones (e.g. "Precompiled").
+/// nullptr for a JSON null; ConfigError naming the type for unsupported ones .
 std::unique_ptr<Normalizer> normalizer_from_json(const nlohmann::json& j);
 
 /// BertTokenizer's basic cleaning; strip_accents unset means "follow lowercase", as in BERT.
 std::unique_ptr<Normalizer> make_bert_normalizer(bool clean_text, bool handle_chinese_chars,
                                                  std::optional<bool> strip_accents, bool lowercase);
+/// sentencepiece's precompiled_charsmap (base64, as tokenizer.json stores it); FormatError when corrupt.
+std::unique_ptr<Normalizer> make_precompiled(const std::string& base64_charsmap);
 /// Unicode NFC (Qwen2).
 std::unique_ptr<Normalizer> make_nfc_normalizer();
 

@@ -193,14 +193,13 @@ class Metaspace final : public PreTokenizer {
   Metaspace(std::string replacement, std::string prepend_scheme, bool split)
       : replacement_(std::move(replacement)), scheme_(std::move(prepend_scheme)), split_(split) {}
   void pre_tokenize(std::vector<NormalizedString>& splits) const override {
-    bool first = true;
     for_each_split(splits, [&](const NormalizedString& in, std::vector<NormalizedString>& out) {
       NormalizedString s = in;
       auto spaces = find_all_literal(s.text, " ");
       for (auto it = spaces.rbegin(); it != spaces.rend(); ++it) s.replace_range(it->first, it->second, replacement_);
-      const bool prepend = scheme_ == "always" || (scheme_ == "first" && first);
+      // "first": only the split that starts the original text (tokenizers: offsets_original().0 == 0).
+      const bool prepend = scheme_ == "always" || (scheme_ == "first" && in.original_shift == 0);
       if (prepend && s.text.compare(0, replacement_.size(), replacement_) != 0) s.prepend(replacement_);
-      first = false;
       if (split_) {
         split_into(s, cover(find_all_literal(s.text, replacement_), s.text.size()), SplitBehavior::MergedWithNext,
                    false, out);
@@ -300,6 +299,8 @@ std::unique_ptr<PreTokenizer> pre_tokenizer_from_json(const nlohmann::json& j) {
     std::string scheme = "always";
     if (j.contains("prepend_scheme")) {
       scheme = j["prepend_scheme"].get<std::string>();
+      ATLAS_CHECK(scheme == "always" || scheme == "first" || scheme == "never", ConfigError,
+                  "tokenizer.json: Metaspace prepend_scheme '{}' is unknown (expected always, first, never)", scheme);
     } else if (j.contains("add_prefix_space") && !j["add_prefix_space"].get<bool>()) {
       scheme = "never";
     }

@@ -1,6 +1,9 @@
-// SentencePiece models (tokenizer.model / spiece.model) as transformers' slow LlamaTokenizer and
-// T5Tokenizer (legacy behaviour of 4.40): added tokens split out of the raw text, every other chunk
-// encoded by sentencepiece (which adds its "▁" dummy prefix per chunk), then BOS / EOS.
+// SentencePiece models (tokenizer.model / spiece.model / sentencepiece.bpe.model) as transformers'
+// slow LlamaTokenizer, T5Tokenizer (legacy behaviour of 4.40) and XLMRobertaTokenizer: added tokens
+// split out of the raw text, every other chunk encoded by sentencepiece (which adds its "▁" dummy
+// prefix per chunk), then BOS / EOS. XLM-R uses fairseq's ids: <s> 0, <pad> 1, </s> 2, <unk> 3, every
+// other piece its sentencepiece id + 1, <mask> last; `<s> A </s>` / `<s> A </s></s> B </s>`.
+// Offsets follow the fast tokenizers: a piece's leading whitespace (its "▁") is not part of its offsets.
 // sentencepiece itself lives in libatlas_spm, opened here with dlopen (see spm_shim.cpp for why).
 #include <dlfcn.h>
 #include <unistd.h>
@@ -99,6 +102,25 @@ class SentencePieceTokenizer final : public Tokenizer {
     const ClassicConfig cfg = ClassicConfig::read(dir);
     const bool is_t5 = cfg.tokenizer_class.rfind("T5Tokenizer", 0) == 0 || (
                        model_file.filename() == "spiece.model" && cfg.tokenizer_class.empty());
+    fairseq_ = cfg.tokenizer_class.rfind("XLMRobertaTokenizer", 0) == 0 ||
+               (model_file.filename() == "sentencepiece.bpe.model" && cfg.tokenizer_class.empty());
+    ATLAS_CHECK(cfg.tokenizer_class.empty() || is_t5 || fairseq_ || cfg.tokenizer_class.rfind("LlamaTokenizer", 0) == 0 ||
+                    cfg.tokenizer_class.rfind("GemmaTokenizer", 0) == 0,
+                ConfigError,
+                "'{}': tokenizer_class '{}' with a sentencepiece model is not supported (supported: LlamaTokenizer, "
+                "GemmaTokenizer, T5Tokenizer, XLMRobertaTokenizer)", (dir / "tokenizer_config.json").string(),
+                cfg.tokenizer_class);
+    if (fairseq_) {
+      const int32_t n = api_.vocab_size(model_);
+      for (const auto& [content, id] : {std::pair<const char*, int64_t>{"<s>", 0}, {"<pad>", 1}, {"</s>", 2},
+                                        {"<unk>", 3}, {"<mask>", static_cast<int64_t>(n) + 1}}) {
+        AddedToken a;
+        a.content = content;
+        a.id = id;
+        a.lstrip = std::string(content) == "<mask>";  // XLM-R's <mask> swallows the space before it
+        if (!added_.token_to_id(a.content)) added_.add(a, nullptr);
+      }
+    }
     for (const auto& t : cfg.added_tokens) {
       AddedToken a = t;
       a.normalized = false;
@@ -106,12 +128,12 @@ class SentencePieceTokenizer final : public Tokenizer {
     }
     for (const auto& content : cfg.special_token_strings()) {
       if (added_.token_to_id(content)) continue;
-      const int32_t id = api_.piece_to_id(model_, content.data(), content.size());
-      const std::string back = piece(id);
+      const int32_t spm_id = api_.piece_to_id(model_, content.data(), content.size());
+      const std::string back = piece(spm_id);
       if (back != content) continue;  // not a piece of this model
       AddedToken a;
       a.content = content;
-      a.id = id;
+      a.id = model_id(spm_id);
       added_.add(a, nullptr);
     }
     auto special = [&](const char* key, const char* fallback) -> std::optional<SpecialPiece> {
@@ -121,9 +143,15 @@ class SentencePieceTokenizer final : public Tokenizer {
       return std::nullopt;
     };
     std::optional<SpecialPiece> prefix, suffix;
-    if (cfg.flag("add_bos_token", !is_t5)) prefix = special("bos_token", "<s>");
-    if (cfg.flag("add_eos_token", is_t5)) suffix = special("eos_token", "</s>");
-    post_ = make_affix_processing(prefix, suffix, /*skip_present_suffix=*/is_t5, /*pair_type_ids=*/!is_t5);
+    if (fairseq_) {
+      const auto cls = special("cls_token", "<s>"), sep = special("sep_token", "</s>");
+      ATLAS_CHECK(cls && sep, ConfigError, "'{}': XLM-R's cls / sep tokens are not in the vocabulary", dir.string());
+      post_ = make_roberta_processing(*cls, *sep, /*trim_offsets=*/false, /*add_prefix_space=*/false);
+    } else {
+      if (cfg.flag("add_bos_token", !is_t5)) prefix = special("bos_token", "<s>");
+      if (cfg.flag("add_eos_token", is_t5)) suffix = special("eos_token", "</s>");
+      post_ = make_affix_processing(prefix, suffix, /*skip_present_suffix=*/is_t5, /*pair_type_ids=*/!is_t5);
+    }
     display_.metaspace = true;
   }
   ~SentencePieceTokenizer() override { api_.free_model(model_); }
@@ -136,9 +164,10 @@ class SentencePieceTokenizer final : public Tokenizer {
     return post_->assemble(pa, &pb, add_special_tokens);
   }
   int64_t vocab_size() const override {
-    int64_t n = api_.vocab_size(model_);
+    const int64_t pieces = api_.vocab_size(model_) + (fairseq_ ? 1 : 0);
+    int64_t n = pieces;
     for (const auto& t : added_.tokens()) {
-      if (t.id >= api_.vocab_size(model_)) ++n;
+      if (t.id >= pieces) ++n;
     }
     return n;
   }
@@ -146,11 +175,12 @@ class SentencePieceTokenizer final : public Tokenizer {
     if (auto id = added_.token_to_id(std::string(token))) return id;
     const int32_t id = api_.piece_to_id(model_, token.data(), token.size());
     if (id < 0 || piece(id) != token) return std::nullopt;
-    return id;
+    return model_id(id);
   }
   std::string id_to_token(int64_t id) const override {
     if (auto t = added_.id_to_token(id)) return *t;
-    const std::string p = piece(static_cast<int32_t>(id));
+    const int64_t spm_id = fairseq_ ? id - 1 : id;
+    const std::string p = spm_id < 0 || (fairseq_ && spm_id == 0) ? std::string() : piece(static_cast<int32_t>(spm_id));
     ATLAS_CHECK(!p.empty(), InputError, "token id {} is outside the vocabulary (size {})", id, vocab_size());
     return p;
   }
@@ -161,6 +191,12 @@ class SentencePieceTokenizer final : public Tokenizer {
   std::string kind() const override { return "sentencepiece"; }
 
  private:
+  /// The tokenizer's id of a sentencepiece id (XLMRobertaTokenizer: + 1, and spm id 0 is <unk>).
+  int64_t model_id(int32_t spm_id) const {
+    if (!fairseq_) return spm_id;
+    return spm_id == 0 ? 3 : static_cast<int64_t>(spm_id) + 1;
+  }
+
   std::string piece(int32_t id) const {
     char* p = api_.id_to_piece(model_, id);
     if (!p) return "";
@@ -190,10 +226,24 @@ class SentencePieceTokenizer final : public Tokenizer {
         api_.free_string(error);
         ATLAS_FAIL(InputError, "sentencepiece could not encode the text: {}", msg);
       }
+      const std::string& chunk = p.text.text;
       for (size_t i = 0; i < n; ++i) {
-        part.ids.push_back(out[i].id);
+        part.ids.push_back(model_id(out[i].id));
         part.tokens.emplace_back(out[i].piece);
-        const auto r = p.text.original_range(out[i].begin, std::max(out[i].begin, out[i].end));
+        // sentencepiece's surface of a "▁..." piece starts with the space it replaced; the fast
+        // tokenizers align "▁" to the character after it, so leading whitespace is dropped (a lone "▁"
+        // takes the next character, as Metaspace's prepended one does).
+        size_t b = out[i].begin, e = std::max(out[i].begin, out[i].end);
+        b = std::min<size_t>(b, chunk.size());
+        e = std::min<size_t>(e, chunk.size());
+        while (b < e) {
+          size_t next = b;
+          const char32_t c = next_char(chunk, next);
+          if (!is_whitespace(c) && !is_control_char(c)) break;  // what the charsmap turns into "▁" or drops
+          b = next;
+        }
+        if (b == e && e < chunk.size()) e += utf8_len(static_cast<unsigned char>(chunk[e]));
+        const auto r = p.text.original_range(b, e);
         part.offsets.emplace_back(r.first, r.second);
       }
       api_.free_pieces(out, n);
@@ -208,6 +258,7 @@ class SentencePieceTokenizer final : public Tokenizer {
 
   const SpmApi& api_;
   atlas_spm_model* model_ = nullptr;
+  bool fairseq_ = false;  // XLMRobertaTokenizer's id layout
   AddedVocabulary added_;
   std::unique_ptr<PostProcessor> post_;
   DisplayStyle display_;

@@ -83,6 +83,7 @@ std::unique_ptr<Model> make_wordpiece(Vocab vocab, std::string unk_token, std::s
 std::unique_ptr<Model> model_from_json(const nlohmann::json& j) {
   std::string type = j.value("type", "");
   if (type.empty() && j.contains("merges")) type = "BPE";  // older files omit the type
+  if (type.empty() && j.contains("vocab") && j["vocab"].is_array()) type = "Unigram";
   Vocab vocab;
   if (j.contains("vocab") && j["vocab"].is_object()) {
     for (const auto& [token, id] : j["vocab"].items()) vocab.emplace(token, id.get<int64_t>());
@@ -115,7 +116,20 @@ std::unique_ptr<Model> model_from_json(const nlohmann::json& j) {
                           optional_string(j, "continuing_subword_prefix", "##"),
                           j.value("max_input_chars_per_word", size_t{100}));
   }
-  ATLAS_FAIL(ConfigError, "tokenizer.json: model type '{}' is not supported (supported: BPE, WordPiece)", type);
+  if (type == "Unigram") {
+    std::vector<std::pair<std::string, double>> pieces;
+    for (const auto& entry : j.at("vocab")) {
+      ATLAS_CHECK(entry.is_array() && entry.size() == 2 && entry[0].is_string() && entry[1].is_number(), FormatError,
+                  "tokenizer.json: Unigram vocab entry #{} is {}, expected [piece, score]", pieces.size(),
+                  entry.dump());
+      pieces.emplace_back(entry[0].get<std::string>(), entry[1].get<double>());
+    }
+    std::optional<int64_t> unk_id;
+    if (j.contains("unk_id") && !j["unk_id"].is_null()) unk_id = j["unk_id"].get<int64_t>();
+    return make_unigram(std::move(pieces), unk_id, j.value("byte_fallback", false));
+  }
+  ATLAS_FAIL(ConfigError, "tokenizer.json: model type '{}' is not supported (supported: BPE, WordPiece, Unigram)",
+             type.empty() ? std::string("(none)") : type);
 }
 
 }  // namespace atlas::tokenize::detail

@@ -16,6 +16,10 @@ const char* const kText = "The doctor hired the nurse because she was overworked
 const char* const kPairA = "The doctor hired the nurse.";
 const char* const kPairB = "She was overworked.";
 const char* const kT5Text = "translate English to German: The house is wonderful.";
+// XLM-R's d_text (fairseq ids: <s> 0 ... </s> 2, <unk> 3 for the Chinese the tiny model lacks).
+const char* const kXlmText =
+    "The doctor hired the nurse because she was overworked. \xE5\xB0\x8F\xE7\xBA\xA2\xE8\xAF\xB4\xE5\xA5\xB9"
+    "\xE6\x98\x8E\xE5\xA4\xA9\xE4\xBC\x9A\xE6\x9D\xA5\xE3\x80\x82";
 
 std::filesystem::path model_dir(const std::string& arch) { return atlas::test::shared_dir() / "reference" / "models" / arch; }
 
@@ -35,11 +39,11 @@ TEST_CASE("classic files: d_text ids equal the slow tokenizers") {
   for (const auto& [arch, kind] : {Expect{"gpt2", "vocab.json+merges.txt"}, Expect{"roberta", "vocab.json+merges.txt"},
                                    Expect{"qwen2", "vocab.json+merges.txt"}, Expect{"bert", "vocab.txt"},
                                    Expect{"distilbert", "vocab.txt"}, Expect{"llama", "sentencepiece"},
-                                   Expect{"t5", "sentencepiece"}}) {
+                                   Expect{"t5", "sentencepiece"}, Expect{"xlm_roberta", "sentencepiece"}}) {
     CAPTURE(arch);
     const auto tok = atlas::tokenize::load_tokenizer(model_dir(arch));
     CHECK(tok->kind() == kind);
-    const std::string text = std::string(arch) == "t5" ? kT5Text : kText;
+    const std::string text = std::string(arch) == "t5" ? kT5Text : std::string(arch) == "xlm_roberta" ? kXlmText : kText;
     const auto expected = reference(arch, "d_text").get("input_ids").to_int64();
     const auto got = tok->encode(text, true);
     INFO("expected " << show(expected) << "\n got " << show(got.ids));

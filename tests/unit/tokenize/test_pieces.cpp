@@ -138,10 +138,31 @@ TEST_CASE("errors: bad UTF-8, missing folder, unsupported pipeline stage") {
   CHECK_THROWS_AS(atlas::tokenize::load_tokenizer("/nonexistent/atlas-tokenizer"), atlas::InputError);
   CHECK_THROWS_AS(bert->id_to_token(1 << 30), atlas::InputError);
   try {
-    from_json("bad", tokenizer_json({{"type", "Precompiled"}}, nullptr, {{"type", "WordPiece"}, {"vocab", wordpiece_vocab()}}));
+    from_json("bad", tokenizer_json({{"type", "NmtNfkc"}}, nullptr, {{"type", "WordPiece"}, {"vocab", wordpiece_vocab()}}));
     FAIL("expected ConfigError");
   } catch (const atlas::ConfigError& e) {
-    CHECK(std::string(e.what()).find("Precompiled") != std::string::npos);
+    CHECK(std::string(e.what()).find("NmtNfkc") != std::string::npos);
     CHECK(std::string(e.what()).find("tokenizer.json") != std::string::npos);
   }
+}
+
+TEST_CASE("Unigram: Viterbi over scores, fused unknowns, byte fallback, missing unk_id") {
+  const json vocab = json::array({json::array({"<unk>", 0.0}), json::array({"\xE2\x96\x81", -2.0}),
+                                  json::array({"ab", -1.0}), json::array({"a", -3.0}), json::array({"b", -3.0}),
+                                  json::array({"abc", -5.0}), json::array({"c", -1.5}), json::array({"<0x7A>", -8.0})});
+  const json meta = {{"type", "Metaspace"}, {"replacement", "\xE2\x96\x81"}, {"prepend_scheme", "always"}};
+  const auto tok = from_json("unigram", tokenizer_json(nullptr, meta, {{"type", "Unigram"}, {"unk_id", 0}, {"vocab", vocab}}));
+  // "abc": ab + c (-2.5) beats abc (-5) and a + b + c (-7.5); "xy" is one fused unknown (the text).
+  const auto e = tok->encode("abc xyab", false);
+  CHECK(e.tokens == std::vector<std::string>{"\xE2\x96\x81", "ab", "c", "\xE2\x96\x81", "xy", "ab"});
+  CHECK(e.ids == std::vector<int64_t>{1, 2, 6, 1, 0, 2});
+  CHECK(e.offsets == Offsets{{0, 1}, {0, 2}, {2, 3}, {3, 4}, {4, 6}, {6, 8}});  // "▁" replaced the space
+  const auto fb = from_json("unigram_fb", tokenizer_json(nullptr, nullptr,
+                                                         {{"type", "Unigram"}, {"unk_id", 0}, {"byte_fallback", true}, {"vocab", vocab}}));
+  CHECK(fb->encode("abz", false).tokens == std::vector<std::string>{"ab", "<0x7A>"});
+  CHECK(fb->encode("aby", false).ids == std::vector<int64_t>{2, 0});  // no <0x79>: unknown
+  const auto no_unk = from_json("unigram_nounk", tokenizer_json(nullptr, nullptr, {{"type", "Unigram"}, {"vocab", vocab}}));
+  CHECK_THROWS_AS(no_unk->encode("q", false), atlas::InputError);
+  CHECK_THROWS_AS(from_json("unigram_badunk", tokenizer_json(nullptr, nullptr, {{"type", "Unigram"}, {"unk_id", 99}, {"vocab", vocab}})),
+                  atlas::ConfigError);
 }

@@ -16,6 +16,7 @@ namespace atlas::extract {
 /// What to compute and store; shared by single-text and corpus runs.
 struct RunOptions {
   std::filesystem::path model_dir;
+  std::filesystem::path tokenizer_dir;           // empty: the model folder's tokenizer (--tokenizer DIR)
   std::string layers = "all";                    // "all", "0,2-4", "-1" (last)
   std::string heads = "all";
   std::string dtype = "float32";                 // storage dtype: float32 | float16
