@@ -41,8 +41,18 @@ struct Layout {
 /// store the base keys without prefix even under the head class). Other classes: ConfigError.
 Layout resolve_layout(ModelContext& ctx, const std::string& head_class, const std::string& base_class,
                       const std::string& prefix);
-/// The ModelInfo fields every architecture fills the same way.
-ModelInfo base_info(ModelContext& ctx, const Layout& layout);
+/// The sizes of a model that its ModelInfo reports.
+struct ModelDims {
+  int64_t num_layers = 0;
+  int64_t num_heads = 0;
+  int64_t num_kv_heads = 0;  // 0: num_heads
+  int64_t hidden_size = 0;
+  int64_t vocab_size = 0;
+  int64_t max_positions = 0;  // 0: unbounded
+  bool causal = false;
+};
+/// ModelInfo from config.json (model_type, pad_token_id), the layout, the checkpoint and `dims`.
+ModelInfo model_info(ModelContext& ctx, const Layout& layout, const ModelDims& dims);
 
 using Factory = std::unique_ptr<Model> (*)(ModelContext& ctx);
 
@@ -50,9 +60,13 @@ std::unique_ptr<Model> make_gpt2(ModelContext& ctx);
 std::unique_ptr<Model> make_bert(ModelContext& ctx);
 std::unique_ptr<Model> make_distilbert(ModelContext& ctx);
 std::unique_ptr<Model> make_roberta(ModelContext& ctx);
+std::unique_ptr<Model> make_xlm_roberta(ModelContext& ctx);
 std::unique_ptr<Model> make_llama(ModelContext& ctx);
 std::unique_ptr<Model> make_mistral(ModelContext& ctx);
 std::unique_ptr<Model> make_qwen2(ModelContext& ctx);
 std::unique_ptr<Model> make_gpt_neox(ModelContext& ctx);
+std::unique_ptr<Model> make_gemma(ModelContext& ctx);
+std::unique_ptr<Model> make_phi(ModelContext& ctx);
+std::unique_ptr<Model> make_opt(ModelContext& ctx);
 
 }  // namespace atlas::models

@@ -16,12 +16,9 @@ class Bert final : public Model {
   explicit Bert(ModelContext& ctx) : config_(BertConfig::from_hf_json(ctx.config())) {
     const BertConfig& c = config_;
     Layout layout = resolve_layout(ctx, "BertForMaskedLM", "BertModel", "bert.");
-    info_ = base_info(ctx, layout);
-    info_.num_layers = c.num_hidden_layers;
-    info_.num_heads = info_.num_kv_heads = c.num_attention_heads;
-    info_.hidden_size = c.hidden_size;
-    info_.vocab_size = c.vocab_size;
-    info_.max_positions = c.max_position_embeddings;
+    info_ = model_info(ctx, layout,
+                       {c.num_hidden_layers, c.num_attention_heads, c.num_attention_heads, c.hidden_size,
+                        c.vocab_size, c.max_position_embeddings, false});
 
     WeightStore& w = ctx.weights();
     const std::string& p = layout.prefix;
@@ -39,12 +36,8 @@ class Bert final : public Model {
       head_.bias = w.take("cls.predictions.bias", {c.vocab_size});
       w.claim_tied_copy("cls.predictions.decoder.bias",
                         {c.vocab_size});  // always tied to cls.predictions.bias
-      if (c.tie_word_embeddings) {
-        w.claim_tied_copy("cls.predictions.decoder.weight", {c.vocab_size, d});
-        head_.decoder_weight = embeddings_.word_embeddings;
-      } else {
-        head_.decoder_weight = w.take("cls.predictions.decoder.weight", {c.vocab_size, d});
-      }
+      head_.decoder_weight = w.take_or_tie("cls.predictions.decoder.weight", {c.vocab_size, d},
+                                           c.tie_word_embeddings, embeddings_.word_embeddings);
       head_.act = c.hidden_act;
       head_.eps = c.layer_norm_eps;
       // BertForPreTraining checkpoints (e.g. bert-base-uncased) also carry the next-sentence head.

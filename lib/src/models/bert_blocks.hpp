@@ -3,10 +3,12 @@
 // their position ids, checkpoint prefixes and LM head names.
 #include <ATen/core/Tensor.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "atlas/models/model.hpp"
+#include "models/architectures.hpp"
 #include "models/config_reader.hpp"
 #include "models/layers.hpp"
 #include "models/weights.hpp"
@@ -70,6 +72,11 @@ struct MlmHead {
 
   at::Tensor forward(const at::Tensor& hidden_states) const;  // [B,T,V]
 };
+
+/// RoBERTa's network loaded from the keys of `head_class` (roberta. + lm_head) or `base_class`
+/// (bare): RoBERTa itself and the architectures that are RoBERTa under another name (XLM-RoBERTa).
+std::unique_ptr<Model> make_roberta_family(ModelContext& ctx, const std::string& head_class,
+                                           const std::string& base_class);
 
 /// The forward pass BERT and RoBERTa share once their position ids are chosen: embeddings (token
 /// types default to 0), the additive padding mask, the encoder, and the MLM head when asked.

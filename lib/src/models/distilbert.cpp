@@ -55,12 +55,8 @@ class DistilBert final : public Model {
   explicit DistilBert(ModelContext& ctx) : config_(DistilBertConfig::from_hf_json(ctx.config())) {
     const DistilBertConfig& c = config_;
     Layout layout = resolve_layout(ctx, "DistilBertForMaskedLM", "DistilBertModel", "distilbert.");
-    info_ = base_info(ctx, layout);
-    info_.num_layers = c.n_layers;
-    info_.num_heads = info_.num_kv_heads = c.n_heads;
-    info_.hidden_size = c.dim;
-    info_.vocab_size = c.vocab_size;
-    info_.max_positions = c.max_position_embeddings;
+    info_ = model_info(ctx, layout,
+                       {c.n_layers, c.n_heads, c.n_heads, c.dim, c.vocab_size, c.max_position_embeddings, false});
 
     WeightStore& w = ctx.weights();
     const std::string& p = layout.prefix;
@@ -97,12 +93,8 @@ class DistilBert final : public Model {
       vocab_layer_norm_weight_ = w.take("vocab_layer_norm.weight", {d});
       vocab_layer_norm_bias_ = w.take("vocab_layer_norm.bias", {d});
       vocab_projector_bias_ = w.take("vocab_projector.bias", {c.vocab_size});
-      if (c.tie_word_embeddings) {
-        w.claim_tied_copy("vocab_projector.weight", {c.vocab_size, d});
-        vocab_projector_weight_ = word_embeddings_;
-      } else {
-        vocab_projector_weight_ = w.take("vocab_projector.weight", {c.vocab_size, d});
-      }
+      vocab_projector_weight_ =
+          w.take_or_tie("vocab_projector.weight", {c.vocab_size, d}, c.tie_word_embeddings, word_embeddings_);
     }
     w.ignore_buffers({"embeddings.position_ids"});
   }

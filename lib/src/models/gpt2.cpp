@@ -70,13 +70,7 @@ class Gpt2 final : public Model {
   Gpt2(ModelContext& ctx) : config_(Gpt2Config::from_hf_json(ctx.config())) {
     const Gpt2Config& c = config_;
     Layout layout = resolve_layout(ctx, "GPT2LMHeadModel", "GPT2Model", "transformer.");
-    info_ = base_info(ctx, layout);
-    info_.num_layers = c.n_layer;
-    info_.num_heads = info_.num_kv_heads = c.n_head;
-    info_.hidden_size = c.n_embd;
-    info_.vocab_size = c.vocab_size;
-    info_.max_positions = c.n_positions;
-    info_.causal = true;
+    info_ = model_info(ctx, layout, {c.n_layer, c.n_head, c.n_head, c.n_embd, c.vocab_size, c.n_positions, true});
 
     WeightStore& w = ctx.weights();
     const std::string& p = layout.prefix;
@@ -102,14 +96,8 @@ class Gpt2 final : public Model {
     }
     ln_f_weight_ = w.take(p + "ln_f.weight", {d});
     ln_f_bias_ = w.take(p + "ln_f.bias", {d});
-    if (layout.has_head) {
-      if (c.tie_word_embeddings) {
-        w.claim_tied_copy("lm_head.weight", {c.vocab_size, d});
-        lm_head_weight_ = wte_;
-      } else {
-        lm_head_weight_ = w.take("lm_head.weight", {c.vocab_size, d});
-      }
-    }
+    if (layout.has_head)
+      lm_head_weight_ = w.take_or_tie("lm_head.weight", {c.vocab_size, d}, c.tie_word_embeddings, wte_);
     // Causal-mask buffers that checkpoints written by older transformers versions contain.
     w.ignore_buffers({".attn.bias", ".attn.masked_bias"});
   }

@@ -9,6 +9,7 @@
 #include "atlas/core/error.hpp"
 #include "models/architectures.hpp"
 #include "models/layers.hpp"
+#include "models/rope.hpp"
 
 namespace atlas::models {
 
@@ -23,8 +24,7 @@ struct GptNeoXConfig {
   int64_t max_position_embeddings = 2048;
   Activation hidden_act = Activation::Gelu;
   double rotary_pct = 0.25;
-  double rotary_emb_base = 10000.0;
-  double rope_scaling_factor = 1.0;
+  RotaryEmbedding rope;  // rotary_emb_base, rope_scaling over the rotary dimensions
   double layer_norm_eps = 1e-5;
   bool use_parallel_residual = true;
   bool attention_bias = true;
@@ -40,7 +40,6 @@ struct GptNeoXConfig {
     cfg.max_position_embeddings = c.integer("max_position_embeddings", 2048);
     cfg.hidden_act = parse_activation(c, "hidden_act", "gelu");
     cfg.rotary_pct = c.number("rotary_pct", 0.25);
-    cfg.rotary_emb_base = c.number("rotary_emb_base", 10000.0);
     cfg.layer_norm_eps = c.number("layer_norm_eps", 1e-5);
     cfg.use_parallel_residual = c.boolean("use_parallel_residual", true);
     cfg.attention_bias = c.boolean("attention_bias", true);
@@ -50,13 +49,15 @@ struct GptNeoXConfig {
                std::to_string(cfg.num_attention_heads));
     if (!(cfg.rotary_pct > 0.0 && cfg.rotary_pct <= 1.0))
       c.reject("rotary_pct", "a number in (0, 1]", std::to_string(cfg.rotary_pct));
-    if (c.has("rope_scaling")) {
-      const nlohmann::json& rs = c.json().at("rope_scaling");
-      if (!rs.is_object() || rs.value("type", std::string()) != "linear" || !rs.contains("factor") ||
-          !rs["factor"].is_number())
-        c.reject("rope_scaling", "null or {\"type\": \"linear\", \"factor\": f}", rs.dump());
-      cfg.rope_scaling_factor = rs["factor"].get<double>();
-    }
+    const int64_t head_size = cfg.hidden_size / cfg.num_attention_heads;
+    const auto rotary_ndims = static_cast<int64_t>(static_cast<double>(head_size) * cfg.rotary_pct);
+    if (rotary_ndims % 2 != 0 || rotary_ndims == 0)
+      c.reject("rotary_pct",
+               fmt::format("a fraction giving an even, nonzero number of the {} head dimensions", head_size),
+               std::to_string(cfg.rotary_pct));
+    cfg.rope = RotaryEmbedding::from_hf_json(c, rotary_ndims, c.number("rotary_emb_base", 10000.0),
+                                             cfg.max_position_embeddings);
+    cfg.rope.dynamic_base_in_float32 = false;
     return cfg;
   }
 };
@@ -68,30 +69,16 @@ struct GptNeoXLayer {
   at::Tensor dense_h_to_4h_weight, dense_h_to_4h_bias, dense_4h_to_h_weight, dense_4h_to_h_bias;
 };
 
-at::Tensor rotate_half(const at::Tensor& x) {
-  const int64_t half = x.size(-1) / 2;
-  return at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
-}
-
 class GptNeoX final : public Model {
  public:
   explicit GptNeoX(ModelContext& ctx) : config_(GptNeoXConfig::from_hf_json(ctx.config())) {
     const GptNeoXConfig& c = config_;
     head_size_ = c.hidden_size / c.num_attention_heads;
-    rotary_ndims_ = static_cast<int64_t>(static_cast<double>(head_size_) * c.rotary_pct);
-    if (rotary_ndims_ % 2 != 0 || rotary_ndims_ == 0)
-      ctx.config().reject(
-          "rotary_pct",
-          fmt::format("a fraction giving an even, nonzero number of the {} head dimensions", head_size_),
-          std::to_string(c.rotary_pct));
     Layout layout = resolve_layout(ctx, "GPTNeoXForCausalLM", "GPTNeoXModel", "gpt_neox.");
-    info_ = base_info(ctx, layout);
-    info_.num_layers = c.num_hidden_layers;
-    info_.num_heads = info_.num_kv_heads = c.num_attention_heads;
-    info_.hidden_size = c.hidden_size;
-    info_.vocab_size = c.vocab_size;
-    info_.max_positions = c.max_position_embeddings;  // trained context (RoPE has no table)
-    info_.causal = true;
+    // The trained context bounds the input (RoPE has no table), unless rope_scaling is dynamic.
+    info_ = model_info(ctx, layout,
+                       {c.num_hidden_layers, c.num_attention_heads, c.num_attention_heads, c.hidden_size,
+                        c.vocab_size, c.rope.max_positions(), true});
 
     WeightStore& w = ctx.weights();
     const std::string& p = layout.prefix;
@@ -119,14 +106,8 @@ class GptNeoX final : public Model {
     }
     final_layer_norm_weight_ = w.take(p + "final_layer_norm.weight", {d});
     final_layer_norm_bias_ = w.take(p + "final_layer_norm.bias", {d});
-    if (layout.has_head) {
-      if (c.tie_word_embeddings) {
-        w.claim_tied_copy("embed_out.weight", {c.vocab_size, d});
-        embed_out_ = embed_in_;
-      } else {
-        embed_out_ = w.take("embed_out.weight", {c.vocab_size, d});
-      }
-    }
+    if (layout.has_head)
+      embed_out_ = w.take_or_tie("embed_out.weight", {c.vocab_size, d}, c.tie_word_embeddings, embed_in_);
     w.ignore_buffers({".attention.bias", ".attention.masked_bias", "rotary_emb.inv_freq"});
   }
 
@@ -147,17 +128,9 @@ class GptNeoX final : public Model {
       padding_mask = additive_padding_mask(inputs.attention_mask);  // [B,1,1,T]
     const at::Tensor mask_value = at::scalar_tensor(mask_min(), float_options);
 
-    at::Tensor exponents = at::arange(0, rotary_ndims_, 2, inputs.input_ids.options()).to(at::kFloat) /
-                           static_cast<double>(rotary_ndims_);
-    at::Tensor inv_freq = at::reciprocal(at::pow(c.rotary_emb_base, exponents));  // [r/2]
-    at::Tensor positions = at::arange(t, inputs.input_ids.options()).to(at::kFloat);
-    if (c.rope_scaling_factor != 1.0) positions = positions / c.rope_scaling_factor;
-    at::Tensor freqs = at::outer(positions, inv_freq);     // [T,r/2]
-    at::Tensor emb = at::cat({freqs, freqs}, -1);          // [T,r]
-    at::Tensor cos = emb.cos().unsqueeze(0).unsqueeze(0);  // [1,1,T,r]
-    at::Tensor sin = emb.sin().unsqueeze(0).unsqueeze(0);
+    auto [cos, sin] = c.rope.cos_sin(t, embed_in_.device());  // [1,1,T,r]
     const double norm_factor = 1.0 / std::sqrt(static_cast<double>(head_size_));
-    const int64_t h = c.num_attention_heads, hs = head_size_, r = rotary_ndims_;
+    const int64_t h = c.num_attention_heads, hs = head_size_;
 
     for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
       emit_if(taps, "hidden", i, hidden_states);
@@ -170,9 +143,8 @@ class GptNeoX final : public Model {
       at::Tensor query = qkv.narrow(-1, 0, hs).permute({0, 2, 1, 3});  // [B,H,T,d]
       at::Tensor key = qkv.narrow(-1, hs, hs).permute({0, 2, 1, 3});
       at::Tensor value = qkv.narrow(-1, 2 * hs, hs).permute({0, 2, 1, 3});
-      at::Tensor query_rot = query.narrow(-1, 0, r), key_rot = key.narrow(-1, 0, r);
-      query = at::cat({query_rot * cos + rotate_half(query_rot) * sin, query.narrow(-1, r, hs - r)}, -1);
-      key = at::cat({key_rot * cos + rotate_half(key_rot) * sin, key.narrow(-1, r, hs - r)}, -1);
+      query = apply_rotary(query, cos, sin);  // the first r dimensions rotate
+      key = apply_rotary(key, cos, sin);
 
       at::Tensor attn_scores = at::zeros({b * h, t, t}, float_options);
       attn_scores =
@@ -211,7 +183,7 @@ class GptNeoX final : public Model {
  private:
   GptNeoXConfig config_;
   ModelInfo info_;
-  int64_t head_size_ = 0, rotary_ndims_ = 0;
+  int64_t head_size_ = 0;
   at::Tensor embed_in_, final_layer_norm_weight_, final_layer_norm_bias_, embed_out_;
   std::vector<GptNeoXLayer> layers_;
 };

@@ -59,6 +59,24 @@ at::Tensor additive_padding_mask(const at::Tensor& attention_mask) {
   return (1.0 - extended) * mask_min();
 }
 
+at::Tensor causal_mask(const at::Tensor& attention_mask, int64_t t, int64_t sliding_window,
+                       const at::TensorOptions& float_options) {
+  at::Tensor positions = at::arange(t, float_options.dtype(at::kLong));  // [T]
+  at::Tensor query = positions.unsqueeze(1), key = positions.unsqueeze(0);
+  at::Tensor visible = key.le(query);  // [T,T]
+  if (sliding_window > 0) visible = at::logical_and(visible, key.gt(query - sliding_window));
+  visible = visible.unsqueeze(0).unsqueeze(0);  // [1,1,T,T]
+  if (attention_mask.defined())
+    visible = at::logical_and(visible, attention_mask.ne(0).view({attention_mask.size(0), 1, 1, t}));  // [B,1,T,T]
+  return at::where(visible, at::scalar_tensor(0.0f, float_options), at::scalar_tensor(mask_min(), float_options));
+}
+
+at::Tensor repeat_kv(const at::Tensor& x, int64_t n_rep) {
+  if (n_rep == 1) return x;
+  const int64_t b = x.size(0), kv = x.size(1), t = x.size(2), d = x.size(3);
+  return x.unsqueeze(2).expand({b, kv, n_rep, t, d}).reshape({b, kv * n_rep, t, d});
+}
+
 at::Tensor split_heads(const at::Tensor& x, int64_t num_heads) {
   const int64_t b = x.size(0), t = x.size(1), d = x.size(2) / num_heads;
   return x.view({b, t, num_heads, d}).permute({0, 2, 1, 3});

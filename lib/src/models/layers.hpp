@@ -26,6 +26,15 @@ float mask_min();
 /// (1 - attention_mask[:, None, None, :]) * finfo.min  // [B,1,1,T]
 at::Tensor additive_padding_mask(const at::Tensor& attention_mask);
 
+/// The additive mask of transformers' decoders: 0 where query i sees key j (j <= i; with
+/// sliding_window > 0 also i - sliding_window < j, as Mistral's mask; key j not padding), finfo.min
+/// elsewhere. [B,1,T,T] with an attention mask, else [1,1,T,T].
+at::Tensor causal_mask(const at::Tensor& attention_mask, int64_t t, int64_t sliding_window,
+                       const at::TensorOptions& float_options);
+
+/// [B,KV,T,d] -> [B,KV*n_rep,T,d]; query head h reads kv head h / n_rep (grouped-query attention).
+at::Tensor repeat_kv(const at::Tensor& x, int64_t n_rep);
+
 /// [B,T,H*d] -> [B,H,T,d]
 at::Tensor split_heads(const at::Tensor& x, int64_t num_heads);
 /// [B,H,T,d] -> [B,T,H*d]

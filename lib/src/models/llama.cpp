@@ -20,41 +20,30 @@ LlamaConfig LlamaConfig::from_hf_json(const ConfigReader& c) {
   cfg.num_hidden_layers = c.integer("num_hidden_layers");
   cfg.num_attention_heads = c.integer("num_attention_heads");
   cfg.num_key_value_heads = c.integer("num_key_value_heads", cfg.num_attention_heads);
-  if (cfg.num_attention_heads <= 0)
-    c.reject("num_attention_heads", "a positive integer", std::to_string(cfg.num_attention_heads));
-  if (cfg.num_key_value_heads <= 0 || cfg.num_attention_heads % cfg.num_key_value_heads != 0)
-    c.reject("num_key_value_heads",
-             fmt::format("a positive divisor of num_attention_heads {}", cfg.num_attention_heads),
-             std::to_string(cfg.num_key_value_heads));
-  cfg.head_dim = c.integer("head_dim", cfg.hidden_size / cfg.num_attention_heads);
-  if (cfg.head_dim <= 0 || cfg.head_dim % 2 != 0)
-    c.reject("head_dim", "a positive even number", std::to_string(cfg.head_dim));
+  if (cfg.num_attention_heads > 0)
+    cfg.head_dim = c.integer("head_dim", cfg.hidden_size / cfg.num_attention_heads);
   cfg.max_position_embeddings = c.integer("max_position_embeddings", 2048);
   cfg.hidden_act = parse_activation(c, "hidden_act", "silu");
   cfg.rms_norm_eps = c.number("rms_norm_eps", 1e-6);
-  cfg.rope_theta = c.number("rope_theta", 10000.0);
   cfg.attention_bias = c.boolean("attention_bias", false);
   cfg.attention_output_bias = cfg.attention_bias;
   cfg.mlp_bias = c.boolean("mlp_bias", false);
   cfg.tie_word_embeddings = c.boolean("tie_word_embeddings", false);
-  if (c.has("rope_scaling")) {
-    const nlohmann::json& rs = c.json().at("rope_scaling");
-    if (!rs.is_object()) c.reject("rope_scaling", "null or an object", rs.dump());
-    std::string type = rs.value("type", rs.value("rope_type", std::string("default")));
-    if (type == "linear") {
-      auto factor = rs.find("factor");
-      if (factor == rs.end() || !factor->is_number() || factor->get<double>() <= 0)
-        c.reject("rope_scaling.factor", "a positive number", factor == rs.end() ? "nothing" : factor->dump());
-      cfg.rope_scaling_factor = factor->get<double>();
-    } else if (type != "default") {
-      c.reject("rope_scaling.type", "'linear' or 'default' (other RoPE scalings are not implemented)",
-               fmt::format("'{}'", type));
-    }
-  }
   // pretraining_tp > 1 only splits the projections into slices in transformers; the sum is the same.
   if (c.integer("pretraining_tp", 1) < 1)
     c.reject("pretraining_tp", "a positive integer", std::to_string(c.integer("pretraining_tp")));
+  cfg.finish(c);
   return cfg;
+}
+
+void LlamaConfig::finish(const ConfigReader& c) {
+  if (num_attention_heads <= 0)
+    c.reject("num_attention_heads", "a positive integer", std::to_string(num_attention_heads));
+  if (num_key_value_heads <= 0 || num_attention_heads % num_key_value_heads != 0)
+    c.reject("num_key_value_heads", fmt::format("a positive divisor of num_attention_heads {}", num_attention_heads),
+             std::to_string(num_key_value_heads));
+  if (head_dim <= 0 || head_dim % 2 != 0) c.reject("head_dim", "a positive even number", std::to_string(head_dim));
+  rope = RotaryEmbedding::from_hf_json(c, head_dim, c.number("rope_theta", 10000.0), max_position_embeddings);
 }
 
 namespace {
@@ -66,18 +55,6 @@ struct LlamaLayer {
   at::Tensor gate_proj_weight, gate_proj_bias, up_proj_weight, up_proj_bias, down_proj_weight, down_proj_bias;
 };
 
-at::Tensor rotate_half(const at::Tensor& x) {
-  const int64_t half = x.size(-1) / 2;
-  return at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
-}
-
-/// [B,KV,T,d] -> [B,KV*n_rep,T,d]; query head h reads kv head h / n_rep.
-at::Tensor repeat_kv(const at::Tensor& x, int64_t n_rep) {
-  if (n_rep == 1) return x;
-  const int64_t b = x.size(0), kv = x.size(1), t = x.size(2), d = x.size(3);
-  return x.unsqueeze(2).expand({b, kv, n_rep, t, d}).reshape({b, kv * n_rep, t, d});
-}
-
 class LlamaDecoder final : public Model {
  public:
   LlamaDecoder(ModelContext& ctx, const LlamaConfig& config, const std::string& head_class,
@@ -85,16 +62,11 @@ class LlamaDecoder final : public Model {
       : config_(config) {
     const LlamaConfig& c = config_;
     Layout layout = resolve_layout(ctx, head_class, base_class, "model.");
-    info_ = base_info(ctx, layout);
-    info_.num_layers = c.num_hidden_layers;
-    info_.num_heads = c.num_attention_heads;
-    info_.num_kv_heads = c.num_key_value_heads;
-    info_.hidden_size = c.hidden_size;
-    info_.vocab_size = c.vocab_size;
     // RoPE has no table that bounds the length, but positions past the trained context are out of
-    // distribution: refuse them like the absolute-position models do.
-    info_.max_positions = c.max_position_embeddings;
-    info_.causal = true;
+    // distribution: refuse them like the absolute-position models do (unless rope_scaling is dynamic).
+    info_ = model_info(ctx, layout,
+                       {c.num_hidden_layers, c.num_attention_heads, c.num_key_value_heads, c.hidden_size,
+                        c.vocab_size, c.max_input_tokens > 0 ? c.max_input_tokens : c.rope.max_positions(), true});
 
     WeightStore& w = ctx.weights();
     const std::string& p = layout.prefix;
@@ -103,12 +75,17 @@ class LlamaDecoder final : public Model {
     auto bias = [&w](bool present, const std::string& name, int64_t n) {
       return present ? w.take(name, {n}) : at::Tensor();
     };
+    // GemmaRMSNorm multiplies by (1 + weight) in float32: the same float32 numbers as 1 + weight here.
+    auto norm = [&](const std::string& name) {
+      at::Tensor weight = w.take(name, {d});
+      return c.rms_norm_unit_offset ? 1.0 + weight : weight;
+    };
     embed_tokens_ = w.take(p + "embed_tokens.weight", {c.vocab_size, d});
     for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
       const std::string l = fmt::format("{}layers.{}.", p, i);
       LlamaLayer x;
-      x.input_layernorm_weight = w.take(l + "input_layernorm.weight", {d});
-      x.post_attention_layernorm_weight = w.take(l + "post_attention_layernorm.weight", {d});
+      x.input_layernorm_weight = norm(l + "input_layernorm.weight");
+      x.post_attention_layernorm_weight = norm(l + "post_attention_layernorm.weight");
       x.q_proj_weight = w.take(l + "self_attn.q_proj.weight", {q_dim, d});
       x.q_proj_bias = bias(c.attention_bias, l + "self_attn.q_proj.bias", q_dim);
       x.k_proj_weight = w.take(l + "self_attn.k_proj.weight", {kv_dim, d});
@@ -125,15 +102,9 @@ class LlamaDecoder final : public Model {
       x.down_proj_bias = bias(c.mlp_bias, l + "mlp.down_proj.bias", d);
       layers_.push_back(std::move(x));
     }
-    norm_weight_ = w.take(p + "norm.weight", {d});
-    if (layout.has_head) {
-      if (c.tie_word_embeddings) {
-        w.claim_tied_copy("lm_head.weight", {c.vocab_size, d});
-        lm_head_weight_ = embed_tokens_;
-      } else {
-        lm_head_weight_ = w.take("lm_head.weight", {c.vocab_size, d});
-      }
-    }
+    norm_weight_ = norm(p + "norm.weight");
+    if (layout.has_head)
+      lm_head_weight_ = w.take_or_tie("lm_head.weight", {c.vocab_size, d}, c.tie_word_embeddings, embed_tokens_);
     w.ignore_buffers({"rotary_emb.inv_freq"});
   }
 
@@ -144,37 +115,18 @@ class LlamaDecoder final : public Model {
     if (compute_logits) require_lm_head(info_);
     const LlamaConfig& c = config_;
     const Inputs inputs = checked_inputs(raw_inputs, info_, embed_tokens_.device());
-    const int64_t b = inputs.input_ids.size(0), t = inputs.input_ids.size(1);
-    // The window is only exercised past sliding_window tokens; we refuse rather than guess its edge.
-    ATLAS_CHECK(
-        c.sliding_window <= 0 || t <= c.sliding_window, InputError,
-        "input_ids: {} uses a sliding attention window of {} tokens, got {} tokens (longer inputs are not "
-        "supported)",
-        info_.model_class, c.sliding_window, t);
+    const int64_t t = inputs.input_ids.size(1);
     const auto float_options = embed_tokens_.options();
 
     at::Tensor hidden_states = at::embedding(embed_tokens_, inputs.input_ids);  // [B,T,D]
-
-    // 0 where key j is visible from query i (j <= i and j is not padding), finfo.min elsewhere.
-    at::Tensor positions = at::arange(t, inputs.input_ids.options());  // [T]
-    at::Tensor visible =
-        positions.unsqueeze(0).le(positions.unsqueeze(1)).unsqueeze(0).unsqueeze(0);  // [1,1,T,T]
-    if (inputs.attention_mask.defined())
-      visible = at::logical_and(visible, inputs.attention_mask.ne(0).view({b, 1, 1, t}));  // [B,1,T,T]
-    at::Tensor causal_mask = at::where(visible, at::scalar_tensor(0.0f, float_options),
-                                       at::scalar_tensor(mask_min(), float_options));
-
-    // RoPE tables, inv_freq = 1 / theta^(2i/d).
-    at::Tensor exponents = at::arange(0, c.head_dim, 2, inputs.input_ids.options()).to(at::kFloat) /
-                           static_cast<double>(c.head_dim);
-    at::Tensor inv_freq =
-        at::reciprocal(at::pow(c.rope_theta, exponents)).to(float_options.device());  // [d/2]
-    at::Tensor position_ids = positions.to(at::kFloat);
-    if (c.rope_scaling_factor != 1.0) position_ids = position_ids / c.rope_scaling_factor;
-    at::Tensor freqs = at::outer(position_ids, inv_freq);  // [T,d/2]
-    at::Tensor emb = at::cat({freqs, freqs}, -1);          // [T,d]
-    at::Tensor cos = emb.cos().unsqueeze(0).unsqueeze(0);  // [1,1,T,d]
-    at::Tensor sin = emb.sin().unsqueeze(0).unsqueeze(0);
+    if (c.scale_embeddings) {
+      // GemmaModel: hidden_states * torch.tensor(hidden_size**0.5, dtype=hidden_states.dtype)
+      const at::Tensor normalizer =
+          at::scalar_tensor(std::sqrt(static_cast<double>(c.hidden_size)), float_options);
+      hidden_states = hidden_states * normalizer;
+    }
+    at::Tensor attention_mask = causal_mask(inputs.attention_mask, t, c.sliding_window, float_options);
+    auto [cos, sin] = c.rope.cos_sin(t, embed_tokens_.device());  // [1,1,T,d]
 
     const int64_t n_rep = c.num_attention_heads / c.num_key_value_heads;
     const double scale = std::sqrt(static_cast<double>(c.head_dim));
@@ -190,13 +142,13 @@ class LlamaDecoder final : public Model {
           split_heads(at::linear(x, l.k_proj_weight, l.k_proj_bias), c.num_key_value_heads);  // [B,KV,T,d]
       at::Tensor value_states =
           split_heads(at::linear(x, l.v_proj_weight, l.v_proj_bias), c.num_key_value_heads);
-      query_states = query_states * cos + rotate_half(query_states) * sin;
-      key_states = key_states * cos + rotate_half(key_states) * sin;
+      query_states = apply_rotary(query_states, cos, sin);
+      key_states = apply_rotary(key_states, cos, sin);
       key_states = repeat_kv(key_states, n_rep);  // [B,H,T,d]
       value_states = repeat_kv(value_states, n_rep);
 
       at::Tensor attn_weights = at::matmul(query_states, key_states.transpose(2, 3)) / scale;  // [B,H,T,T]
-      attn_weights = attn_weights + causal_mask;
+      attn_weights = attn_weights + attention_mask;
       attn_weights = at::softmax(attn_weights, -1, at::kFloat).to(query_states.scalar_type());
       emit_if(taps, "attn_probs", i, attn_weights);
 
@@ -239,6 +191,8 @@ std::unique_ptr<Model> make_llama(ModelContext& ctx) {
 std::unique_ptr<Model> make_mistral(ModelContext& ctx) {
   LlamaConfig config = LlamaConfig::from_hf_json(ctx.config());
   config.sliding_window = ctx.config().integer("sliding_window", 0);
+  if (config.sliding_window < 0)
+    ctx.config().reject("sliding_window", "null or a positive integer", std::to_string(config.sliding_window));
   return make_llama_decoder(ctx, config, "MistralForCausalLM", "MistralModel");
 }
 

@@ -19,7 +19,8 @@ const std::vector<std::pair<std::string, Factory>>& registry() {
   static const std::vector<std::pair<std::string, Factory>> kRegistry = {
       {"gpt2", &make_gpt2},       {"bert", &make_bert},         {"distilbert", &make_distilbert},
       {"roberta", &make_roberta}, {"llama", &make_llama},       {"mistral", &make_mistral},
-      {"qwen2", &make_qwen2},     {"gpt_neox", &make_gpt_neox},
+      {"qwen2", &make_qwen2},     {"gpt_neox", &make_gpt_neox}, {"gemma", &make_gemma},
+      {"phi", &make_phi},         {"opt", &make_opt},           {"xlm-roberta", &make_xlm_roberta},
   };
   return kRegistry;
 }
@@ -66,8 +67,15 @@ Layout resolve_layout(ModelContext& ctx, const std::string& head_class, const st
   return layout;
 }
 
-ModelInfo base_info(ModelContext& ctx, const Layout& layout) {
+ModelInfo model_info(ModelContext& ctx, const Layout& layout, const ModelDims& dims) {
   ModelInfo info;
+  info.num_layers = dims.num_layers;
+  info.num_heads = dims.num_heads;
+  info.num_kv_heads = dims.num_kv_heads > 0 ? dims.num_kv_heads : dims.num_heads;
+  info.hidden_size = dims.hidden_size;
+  info.vocab_size = dims.vocab_size;
+  info.max_positions = dims.max_positions;
+  info.causal = dims.causal;
   info.model_type = ctx.config().string("model_type");
   info.model_class = layout.model_class;
   info.has_lm_head = layout.has_head;

@@ -20,21 +20,19 @@ at::Tensor roberta_position_ids(const at::Tensor& input_ids, int64_t padding_idx
 
 class Roberta final : public Model {
  public:
-  explicit Roberta(ModelContext& ctx) : config_(BertConfig::from_hf_json(ctx.config())) {
+  Roberta(ModelContext& ctx, const std::string& head_class, const std::string& base_class)
+      : config_(BertConfig::from_hf_json(ctx.config())) {
     const BertConfig& c = config_;
     if (c.pad_token_id < 0 || c.pad_token_id + 1 >= c.max_position_embeddings)
       ctx.config().reject(
           "pad_token_id",
           fmt::format("in [0, max_position_embeddings - 1 = {})", c.max_position_embeddings - 1),
           std::to_string(c.pad_token_id));
-    Layout layout = resolve_layout(ctx, "RobertaForMaskedLM", "RobertaModel", "roberta.");
-    info_ = base_info(ctx, layout);
-    info_.num_layers = c.num_hidden_layers;
-    info_.num_heads = info_.num_kv_heads = c.num_attention_heads;
-    info_.hidden_size = c.hidden_size;
-    info_.vocab_size = c.vocab_size;
+    Layout layout = resolve_layout(ctx, head_class, base_class, "roberta.");
     // Positions start at pad_token_id + 1, so fewer tokens fit than there are position embeddings.
-    info_.max_positions = c.max_position_embeddings - c.pad_token_id - 1;
+    info_ = model_info(ctx, layout,
+                       {c.num_hidden_layers, c.num_attention_heads, c.num_attention_heads, c.hidden_size,
+                        c.vocab_size, c.max_position_embeddings - c.pad_token_id - 1, false});
     info_.pad_token_id = c.pad_token_id;
 
     WeightStore& w = ctx.weights();
@@ -51,12 +49,8 @@ class Roberta final : public Model {
       head_.layer_norm_bias = w.take("lm_head.layer_norm.bias", {d});
       head_.bias = w.take("lm_head.bias", {c.vocab_size});
       w.claim_tied_copy("lm_head.decoder.bias", {c.vocab_size});  // always tied to lm_head.bias
-      if (c.tie_word_embeddings) {
-        w.claim_tied_copy("lm_head.decoder.weight", {c.vocab_size, d});
-        head_.decoder_weight = embeddings_.word_embeddings;
-      } else {
-        head_.decoder_weight = w.take("lm_head.decoder.weight", {c.vocab_size, d});
-      }
+      head_.decoder_weight = w.take_or_tie("lm_head.decoder.weight", {c.vocab_size, d}, c.tie_word_embeddings,
+                                           embeddings_.word_embeddings);
       head_.act = Activation::Gelu;  // RobertaLMHead uses gelu whatever hidden_act says
       head_.eps = c.layer_norm_eps;
     }
@@ -83,6 +77,13 @@ class Roberta final : public Model {
 
 }  // namespace
 
-std::unique_ptr<Model> make_roberta(ModelContext& ctx) { return std::make_unique<Roberta>(ctx); }
+std::unique_ptr<Model> make_roberta_family(ModelContext& ctx, const std::string& head_class,
+                                           const std::string& base_class) {
+  return std::make_unique<Roberta>(ctx, head_class, base_class);
+}
+
+std::unique_ptr<Model> make_roberta(ModelContext& ctx) {
+  return make_roberta_family(ctx, "RobertaForMaskedLM", "RobertaModel");
+}
 
 }  // namespace atlas::models

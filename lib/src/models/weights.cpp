@@ -104,6 +104,13 @@ void WeightStore::claim_tied_copy(const std::string& name, const std::vector<int
   unclaimed_.erase(name);
 }
 
+at::Tensor WeightStore::take_or_tie(const std::string& name, const std::vector<int64_t>& shape, bool tied,
+                                   const at::Tensor& tied_to) {
+  if (!tied) return take(name, shape);
+  claim_tied_copy(name, shape);
+  return tied_to;
+}
+
 void WeightStore::ignore_buffers(const std::vector<std::string>& suffixes) {
   for (auto it = unclaimed_.begin(); it != unclaimed_.end();) {
     bool drop = false;

@@ -28,6 +28,10 @@ class WeightStore {
   /// Claims a stored copy of a tied weight (pytorch_model.bin files save lm_head.weight next to the
   /// embedding it is tied to); the shape is checked, the values are not used.
   void claim_tied_copy(const std::string& name, const std::vector<int64_t>& shape);
+  /// A weight that config.json may tie to another one (an LM head tied to the token embedding):
+  /// `tied_to` when `tied` (a stored copy of `name` is claimed, its shape checked), else take().
+  at::Tensor take_or_tie(const std::string& name, const std::vector<int64_t>& shape, bool tied,
+                         const at::Tensor& tied_to);
   /// Claims unclaimed tensors whose names end with one of `suffixes`: non-persistent buffers that
   /// older checkpoints contain (GPT-2 "attn.bias", "rotary_emb.inv_freq", "position_ids").
   void ignore_buffers(const std::vector<std::string>& suffixes);

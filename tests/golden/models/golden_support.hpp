@@ -6,6 +6,7 @@
 #include <ATen/Parallel.h>
 #include <doctest/doctest.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <chrono>
@@ -130,6 +131,29 @@ inline Differences check_all_cases(const std::filesystem::path& model_dir,
                       model_dir.filename().string(), total.cases, cases_dir.filename().string(),
                       total.attention, total.logits, total.hidden));
   return total;
+}
+
+/// Fails unless `cases_dir` holds exactly the cases `names` (file stems) and each has input_ids,
+/// attn_L0..attn_L{layers-1} and hidden_L0..hidden_L{layers}; `with_logits` cases also logits.
+inline void require_reference_keys(const std::filesystem::path& cases_dir, const std::vector<std::string>& names,
+                                   int64_t layers, const std::vector<std::string>& with_logits) {
+  std::vector<std::string> found;
+  for (const auto& entry : std::filesystem::directory_iterator(cases_dir))
+    if (entry.path().extension() == ".npz") found.push_back(entry.path().stem().string());
+  std::sort(found.begin(), found.end());
+  std::vector<std::string> want = names;
+  std::sort(want.begin(), want.end());
+  REQUIRE_MESSAGE(found == want, cases_dir.string(), ": expected the cases ", fmt::format("{}", fmt::join(want, ", ")),
+                  ", found ", fmt::format("{}", fmt::join(found, ", ")));
+  for (const auto& name : names) {
+    io::NpzReader reader(cases_dir / (name + ".npz"));
+    std::vector<std::string> keys = {"input_ids"};
+    for (int64_t l = 0; l < layers; ++l) keys.push_back(fmt::format("attn_L{}", l));
+    for (int64_t i = 0; i <= layers; ++i) keys.push_back(fmt::format("hidden_L{}", i));
+    if (std::find(with_logits.begin(), with_logits.end(), name) != with_logits.end()) keys.push_back("logits");
+    for (const auto& key : keys)
+      CHECK_MESSAGE(reader.contains(key), name, ".npz: reference key '", key, "' is missing");
+  }
 }
 
 inline std::filesystem::path reference_model(const std::string& name) {

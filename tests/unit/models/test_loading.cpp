@@ -157,17 +157,39 @@ TEST_CASE("an unknown model_type lists the supported ones") {
   check_mentions(msg,
                  {"config.json", "model_type", "'mamba'", "gpt2", "bert", "distilbert", "roberta", "llama"});
   auto types = models::supported_model_types();
-  for (const char* t : {"gpt2", "bert", "distilbert", "roberta", "llama", "mistral", "qwen2", "gpt_neox"})
+  for (const char* t : {"gpt2", "bert", "distilbert", "roberta", "llama", "mistral", "qwen2", "gpt_neox", "gemma",
+                        "phi", "opt", "xlm-roberta"})
     CHECK(std::find(types.begin(), types.end(), t) != types.end());
 }
 
 TEST_CASE("unsupported config values are rejected naming config.json, key, expected and got") {
   SUBCASE("rope_scaling type") {
     auto config = config_of("llama");
-    config["rope_scaling"] = {{"type", "yarn"}, {"factor", 4.0}};
+    config["rope_scaling"] = {{"type", "longrope"}, {"factor", 4.0}};
     fs::path dir = make_fixture("rope_scaling", config, entries_of("llama"));
     check_mentions(error_of<ConfigError>([&] { models::load_model(dir); }),
-                   {"config.json", "rope_scaling.type", "'linear'", "'yarn'"});
+                   {"config.json", "rope_scaling.type", "'linear'", "'longrope'"});
+  }
+  SUBCASE("rope_scaling on gpt_neox goes through the same parser") {
+    auto config = config_of("gpt_neox");
+    config["rope_scaling"] = {{"rope_type", "su"}, {"factor", 4.0}};
+    fs::path dir = make_fixture("rope_scaling_neox", config, entries_of("gpt_neox"));
+    check_mentions(error_of<ConfigError>([&] { models::load_model(dir); }),
+                   {"config.json", "rope_scaling.type", "'dynamic'", "'su'"});
+  }
+  SUBCASE("rope_scaling on gemma, whose config class has none") {
+    auto config = config_of("gemma");
+    config["rope_scaling"] = {{"type", "linear"}, {"factor", 2.0}};
+    fs::path dir = make_fixture("rope_scaling_gemma", config, entries_of("gemma"));
+    check_mentions(error_of<ConfigError>([&] { models::load_model(dir); }),
+                   {"config.json", "rope_scaling", "null", "linear"});
+  }
+  SUBCASE("phi qk_layernorm with several heads") {
+    auto config = config_of("phi");
+    config["qk_layernorm"] = true;
+    fs::path dir = make_fixture("phi_qk_layernorm", config, entries_of("phi"));
+    check_mentions(error_of<ConfigError>([&] { models::load_model(dir); }),
+                   {"config.json", "qk_layernorm", "4 heads", "true"});
   }
   SUBCASE("activation") {
     auto config = config_of("gpt2");
@@ -305,20 +327,122 @@ TEST_CASE("inputs are validated") {
                  {"attention_mask", "[1, 4]"});
 }
 
-TEST_CASE("mistral is the llama network; inputs past its sliding window are refused") {
+TEST_CASE("mistral's sliding window is applied exactly: query i sees keys i - window < j <= i") {
   auto config = config_of("llama");
   config["model_type"] = "mistral";
   config["architectures"] = {"MistralForCausalLM"};
   config.erase("attention_bias");
-  config["sliding_window"] = 8;
-  fs::path dir = make_fixture("mistral", config, entries_of("llama"));
-  auto mistral = models::load_model(dir);
+  const int64_t window = 4, t = 10;
+  config["sliding_window"] = window;
+  auto mistral = models::load_model(make_fixture("mistral", config, entries_of("llama")));
   auto llama = models::load_model(test::shared_dir() / "reference" / "models" / "llama");
+  const std::vector<int64_t> ids = {5, 17, 300, 2, 999, 41, 7, 8, 123, 64};
+  for (int64_t layer : {0, 1}) {
+    CAPTURE(layer);
+    const at::Tensor probs = attention_of(*mistral, ids, layer)[0];  // [H,T,T]
+    REQUIRE(probs.size(-1) == t);
+    // the hand-built mask
+    at::Tensor visible = at::zeros({t, t}, at::kBool);
+    for (int64_t i = 0; i < t; ++i)
+      for (int64_t j = 0; j < t; ++j) visible[i][j] = (j <= i && j > i - window);
+    const at::Tensor outside = probs.masked_select(visible.logical_not().expand_as(probs));
+    CHECK(outside.abs().max().item<float>() == 0.0f);  // exactly 0, as finfo.min masking gives
+    CHECK(probs.masked_select(visible.expand_as(probs)).min().item<float>() > 0.0f);
+    CHECK((probs.sum(-1) - 1).abs().max().item<double>() < 1e-6);
+  }
+  // Layer 0 sees the same scores as llama's, so its windowed softmax is llama's renormalised over
+  // the window.
+  const at::Tensor full = attention_of(*llama, ids, 0)[0];  // [H,T,T]
+  at::Tensor in_window = at::zeros({t, t}, at::kFloat);
+  for (int64_t i = 0; i < t; ++i)
+    for (int64_t j = std::max<int64_t>(0, i - window + 1); j <= i; ++j) in_window[i][j] = 1.0f;
+  at::Tensor expected = full * in_window;
+  expected = expected / expected.sum(-1, true);
+  CHECK((attention_of(*mistral, ids, 0)[0] - expected).abs().max().item<double>() < 1e-6);
+
+  // A window at least as long as the input is no window.
+  for (int64_t long_window : {t, t + 5}) {
+    config["sliding_window"] = long_window;
+    auto wide = models::load_model(make_fixture("mistral_wide", config, entries_of("llama")));
+    for (int64_t layer : {0, 1}) CHECK(at::equal(attention_of(*wide, ids, layer), attention_of(*llama, ids, layer)));
+  }
+}
+
+TEST_CASE("dynamic NTK rope_scaling runs past max_position_embeddings and is plain RoPE within it") {
+  auto config = config_of("llama");
+  config["rope_scaling"] = {{"type", "dynamic"}, {"factor", 2.0}};
+  auto dynamic = models::load_model(make_fixture("dynamic", config, entries_of("llama")));
+  auto llama = models::load_model(test::shared_dir() / "reference" / "models" / "llama");
+  CHECK(dynamic->info().max_positions == 0);
   const std::vector<int64_t> ids = {5, 17, 300, 2, 999, 41, 7, 8};
-  CHECK(at::equal(attention_of(*mistral, ids, 1), attention_of(*llama, ids, 1)));
+  CHECK(at::equal(attention_of(*dynamic, ids, 1), attention_of(*llama, ids, 1)));
+  std::vector<int64_t> long_ids(300);
+  for (size_t i = 0; i < long_ids.size(); ++i) long_ids[i] = static_cast<int64_t>((i * 37) % 1000);
+  const at::Tensor probs = attention_of(*dynamic, long_ids, 1);
+  CHECK((probs.sum(-1) - 1).abs().max().item<double>() < 1e-5);
+}
+
+namespace {
+
+Entry f32_entry(const std::string& name, const at::Tensor& t) {
+  at::Tensor c = t.to(at::kFloat).contiguous();
+  return {name, "F32", c.sizes().vec(),
+          std::string(static_cast<const char*>(c.data_ptr()), static_cast<size_t>(c.numel()) * 4)};
+}
+
+at::Tensor logits_of(models::Model& model, const std::vector<int64_t>& ids) {
   models::NullTaps none;
   models::Inputs inputs;
-  inputs.input_ids = at::zeros({1, 9}, at::kLong);
-  check_mentions(error_of<InputError>([&] { mistral->forward(inputs, none, false); }),
-                 {"sliding attention window of 8", "9 tokens"});
+  inputs.input_ids = at::tensor(ids, at::kLong).unsqueeze(0);
+  return model.forward(inputs, none, true);
+}
+
+}  // namespace
+
+TEST_CASE("opt: project_in / project_out when word_embed_proj_dim differs from hidden_size") {
+  // Embeddings padded with zeros to 128 dims, project_in = [I | 0], project_out = [I; 0]: the same
+  // network as the 64-dim reference, so attention and logits must agree.
+  auto config = config_of("opt");
+  config["word_embed_proj_dim"] = 128;
+  auto entries = entries_of("opt");
+  for (auto& e : entries)
+    if (e.name == "model.decoder.embed_tokens.weight") {
+      at::Tensor embed = at::from_blob(e.bytes.data(), {1000, 64}, at::kFloat);
+      e = f32_entry(e.name, at::cat({embed, at::zeros({1000, 64})}, 1));
+    }
+  const at::Tensor eye = at::eye(64, at::kFloat);
+  entries.push_back(f32_entry("model.decoder.project_in.weight", at::cat({eye, at::zeros({64, 64})}, 1)));
+  entries.push_back(f32_entry("model.decoder.project_out.weight", at::cat({eye, at::zeros({64, 64})}, 0)));
+  auto projected = models::load_model(make_fixture("opt_project", config, entries));
+  auto opt = models::load_model(test::shared_dir() / "reference" / "models" / "opt");
+  const std::vector<int64_t> ids = {2, 17, 300, 5, 999, 41};
+  for (int64_t layer : {0, 1})
+    CHECK((attention_of(*projected, ids, layer) - attention_of(*opt, ids, layer)).abs().max().item<double>() < 1e-6);
+  CHECK((logits_of(*projected, ids) - logits_of(*opt, ids)).abs().max().item<double>() < 1e-5);
+  // project_out is required when the dims differ
+  entries.pop_back();
+  check_mentions(error_of<CheckpointError>(
+                     [&] { models::load_model(make_fixture("opt_project_missing", config, entries)); }),
+                 {"model.decoder.project_out.weight", "[128, 64]"});
+}
+
+TEST_CASE("opt: post-LN layers (do_layer_norm_before false) have no final layer norm") {
+  auto config = config_of("opt");
+  config["do_layer_norm_before"] = false;
+  // Strict loading: the pre-LN final_layer_norm is not part of a post-LN decoder.
+  check_mentions(
+      error_of<CheckpointError>([&] { models::load_model(make_fixture("opt_post_ln_extra", config, entries_of("opt"))); }),
+      {"model.decoder.final_layer_norm.weight", "OPTForCausalLM"});
+  auto entries = entries_of("opt");
+  entries.erase(std::remove_if(entries.begin(), entries.end(),
+                               [](const Entry& e) { return e.name.rfind("model.decoder.final_layer_norm.", 0) == 0; }),
+                entries.end());
+  auto post_ln = models::load_model(make_fixture("opt_post_ln", config, entries));
+  auto pre_ln = models::load_model(test::shared_dir() / "reference" / "models" / "opt");
+  const std::vector<int64_t> ids = {2, 17, 300, 5, 999, 41};
+  // Layer 0's attention input is the embedding in post-LN, its LayerNorm in pre-LN.
+  const at::Tensor probs = attention_of(*post_ln, ids, 0);
+  CHECK((probs.sum(-1) - 1).abs().max().item<double>() < 1e-6);
+  CHECK((probs - attention_of(*pre_ln, ids, 0)).abs().max().item<double>() > 1e-3);
+  CHECK(logits_of(*post_ln, ids).isfinite().all().item<bool>());
 }
