@@ -54,5 +54,8 @@ std::unique_ptr<Model> make_llama(ModelContext& ctx);
 std::unique_ptr<Model> make_mistral(ModelContext& ctx);
 std::unique_ptr<Model> make_qwen2(ModelContext& ctx);
 std::unique_ptr<Model> make_gpt_neox(ModelContext& ctx);
+std::unique_ptr<Model> make_t5(ModelContext& ctx);
+std::unique_ptr<Model> make_mt5(ModelContext& ctx);
+std::unique_ptr<Model> make_bart(ModelContext& ctx);
 
 }  // namespace atlas::models

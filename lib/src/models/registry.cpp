@@ -20,6 +20,9 @@ const std::vector<std::pair<std::string, Factory>>& registry() {
       {"gpt2", &make_gpt2},       {"bert", &make_bert},         {"distilbert", &make_distilbert},
       {"roberta", &make_roberta}, {"llama", &make_llama},       {"mistral", &make_mistral},
       {"qwen2", &make_qwen2},     {"gpt_neox", &make_gpt_neox},
+      {"t5", &make_t5},
+      {"mt5", &make_mt5},
+      {"bart", &make_bart},
   };
   return kRegistry;
 }
