@@ -88,19 +88,19 @@ void DocumentWriter::write_selection(const std::vector<int64_t>& layers, const s
   write_array("heads", io::NdArray::from<int64_t>({static_cast<int64_t>(heads.size())}, heads));
 }
 
-void DocumentWriter::write_tokens(const TokenArrays& t) {
+void DocumentWriter::write_tokens(const TokenArrays& t, const std::string& np) {
   const int64_t q = t.size();
   ATLAS_CHECK(static_cast<int64_t>(t.tokens.size()) == q && static_cast<int64_t>(t.token_labels.size()) == q &&
                   static_cast<int64_t>(t.offsets.size()) == 2 * q && static_cast<int64_t>(t.special.size()) == q,
               FormatError, "internal: token arrays of different lengths ({} ids)", q);
-  write_array("input_ids", io::NdArray::from<int64_t>({q}, t.input_ids));
-  write_array("tokens", io::NdArray::from_strings({q}, t.tokens));
-  write_array("token_labels", io::NdArray::from_strings({q}, t.token_labels));
-  write_array("offsets", io::NdArray::from<int64_t>({q, 2}, t.offsets));
+  write_array(np + "input_ids", io::NdArray::from<int64_t>({q}, t.input_ids));
+  write_array(np + "tokens", io::NdArray::from_strings({q}, t.tokens));
+  write_array(np + "token_labels", io::NdArray::from_strings({q}, t.token_labels));
+  write_array(np + "offsets", io::NdArray::from<int64_t>({q, 2}, t.offsets));
   io::NdArray special(io::DType::Bool, {q});
   for (int64_t i = 0; i < q; ++i) special.as_mutable<bool>()[i] = t.special[i] != 0;
-  write_array("special", special);
-  if (!t.token_type_ids.empty()) write_array("token_type_ids", io::NdArray::from<int64_t>({q}, t.token_type_ids));
+  write_array(np + "special", special);
+  if (!t.token_type_ids.empty()) write_array(np + "token_type_ids", io::NdArray::from<int64_t>({q}, t.token_type_ids));
 }
 
 void DocumentWriter::write_meta(const AttentionMeta& meta) {

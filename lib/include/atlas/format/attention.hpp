@@ -18,6 +18,9 @@ namespace atlas::format {
 /// Attention kinds are named members: `attention` (self-attention of decoder-only and encoder-only
 /// models); encoder-decoders add `encoder_attention`, `decoder_attention`, `cross_attention`.
 inline constexpr const char* kSelfAttention = "attention";
+inline constexpr const char* kEncoderAttention = "encoder_attention";  ///< [L_enc, H, S, S]
+inline constexpr const char* kDecoderAttention = "decoder_attention";  ///< [L_dec, H, T, T]
+inline constexpr const char* kCrossAttention = "cross_attention";      ///< [L_dec, H, T, S]
 
 /// Everything a document stores besides its attention matrices.
 struct TokenArrays {
@@ -75,7 +78,9 @@ class DocumentWriter {
 
   AttentionStream begin_attention(const std::string& kind, const AttentionShape& shape);
   void write_selection(const std::vector<int64_t>& layers, const std::vector<int64_t>& heads);
-  void write_tokens(const TokenArrays& tokens);
+  /// `name_prefix` "decoder_" writes an encoder-decoder's decoder input as decoder_input_ids,
+  /// decoder_tokens, decoder_token_labels, decoder_offsets, decoder_special.
+  void write_tokens(const TokenArrays& tokens, const std::string& name_prefix = "");
   void write_array(const std::string& name, const io::NdArray& array);
   void write_meta(const AttentionMeta& meta);
 
