@@ -108,6 +108,11 @@ struct AttentionData {
   std::vector<std::string> token_labels;    ///< readable labels (falls back to tokens)
   std::vector<std::array<int64_t, 2>> offsets;  ///< [start, end) in code points; empty if absent
   std::vector<uint8_t> special;             ///< 1 for template tokens; all 0 if absent
+  /// Tokens of the key axis: the query tokens for self-attention; for `cross_attention` the
+  /// encoder's tokens (the query axis, `tokens` above, then holds the decoder's).
+  std::vector<std::string> key_tokens, key_token_labels;
+  std::vector<uint8_t> key_special;
+  bool keys_differ() const { return kind == kCrossAttention; }
   int64_t topk = 0;                         ///< >0: the file stored only the k largest per row
   std::optional<AttentionMeta> meta;
   // From `meta` (empty when absent), for figure captions.
@@ -132,7 +137,10 @@ struct AttentionData {
 };
 
 /// Reads a document: `spec` is an attention NPZ, or `STORE:DOC` (a store folder and a document id),
-/// or a store folder holding exactly one document. FormatError / InputError naming the file, the
+/// or a store folder holding exactly one document. `kind` is a member name (`attention`,
+/// `encoder_attention`, `decoder_attention`, `cross_attention`), a short name (`encoder`, `decoder`,
+/// `cross`), or "" for the default: `attention`, else `encoder_attention`. The decoder and cross
+/// kinds read their query tokens from `decoder_tokens`, ... and their layers from `decoder_layers`. FormatError / InputError naming the file, the
 /// document and the array when members are missing or shapes disagree.
 AttentionData load_attention(const std::string& spec, const std::string& kind = kSelfAttention);
 /// Reads the document whose members start with `prefix` from an open NPZ; `source` names it.
