@@ -54,6 +54,21 @@ for arch in t5 bart; do
   done
 done
 
+# The text path: BartTokenizer's <s> ... </s> template, decoder text after decoder_start_token_id.
+ref="$REF/attention/bart/d_text.npz"
+if "$ATLAS" extract --model "$REF/models/bart" --text "The doctor hired the nurse because she was overworked." \
+     --decoder-text "The nurse was overworked." -q -o "$TMP/bart-text.npz" >/dev/null 2>"$TMP/err" &&
+   "$ATLAS_PYTHON" - "$TMP/bart-text.npz" "$ref" <<'PY'
+import sys, numpy as np
+z, r = np.load(sys.argv[1]), np.load(sys.argv[2])
+assert list(z["input_ids"]) == list(r["input_ids"]) and list(z["tokens"]) == list(r["tokens"])
+assert list(z["decoder_input_ids"]) == list(r["decoder_input_ids"]) and list(z["decoder_tokens"]) == list(r["decoder_tokens"])
+for kind, key in [("encoder_attention", "attn_L"), ("decoder_attention", "dec_self_L"), ("cross_attention", "cross_L")]:
+    assert max(np.abs(z[kind][l] - r[f"{key}{l}"]).max() for l in range(2)) <= 2e-5, kind
+PY
+then pass "bart --text/--decoder-text matches transformers' d_text"
+else fail "bart --text/--decoder-text: $(cat "$TMP/err")"; fi
+
 # Without decoder input: [decoder_start_token_id]; --layers -1 --heads 1 select in each stack.
 ref="$REF/attention/bart/b_len7_dec1.npz"
 out="$TMP/bart-default.npz"
