@@ -13,7 +13,9 @@ Command add_extract(CLI::App& app) {
       "extract", "Run a Hugging Face checkpoint on a text or a corpus and save its attention as NPZ");
   sub->footer(R"(
 One text (--text/--ids) gives one .npz: attention [layers, heads, q, k] plus tokens, offsets and
-provenance (docs/formats/attention-npz.md); numpy.load() reads it.
+provenance (docs/formats/attention-npz.md); numpy.load() reads it. Encoder-decoders (T5, BART) give
+encoder_attention [L, H, S, S], decoder_attention [L, H, T, T] and cross_attention [L, H, T, S]
+(--layers/--heads select in each stack) and the decoder input as decoder_input_ids, decoder_tokens, ...
 A corpus (--input) gives a store folder: shard-*.npz files with members <id>/attention, <id>/tokens, ...
 and manifest.jsonl, one line per document (docs/formats/store.md). The model is loaded once; documents
 are batched by length; a re-run of the same command resumes where a stopped run ended.
@@ -21,6 +23,7 @@ are batched by length; a re-run of the same command resumes where a stopped run 
 Examples:
   atlas extract --model examples/models/stories260K --text "Lily went to the park." -o lily.npz
   atlas extract --model DIR --ids 1,450,2 --layers 0,2-4 --heads 0-3 --dtype float16 -o out.npz
+  atlas extract --model t5-small --text "translate English to German: Hi." --decoder-text "Hallo." -o t5.npz
   atlas extract --model DIR --input corpus.txt -o store/ --batch-size 16 --dtype float16
   atlas extract --model DIR --input docs.jsonl --text-field body --id-field doc_id -o store/
   atlas extract --model DIR --input table.csv --column sentence --shard 2/8 -o part-2/
@@ -54,6 +57,14 @@ Exit codes: 0 ok, 1 error or (corpus) a document failed (--allow-failures: 0), 2
   auto pair = std::make_shared<std::string>();
   auto* pair_opt = sub->add_option("--pair", *pair, "Second segment of a sentence pair (BERT: [CLS] A [SEP] B [SEP], token types 0/1)");
   pair_opt->needs(text_opt);
+  auto decoder_text = std::make_shared<std::string>();
+  auto decoder_ids = std::make_shared<std::string>();
+  auto* decoder_text_opt = sub->add_option("--decoder-text", *decoder_text,
+                                           "Encoder-decoders (T5, BART): decoder input text, tokenized without special tokens after decoder_start_token_id");
+  auto* decoder_ids_opt = sub->add_option("--decoder-ids", *decoder_ids,
+                                          "Encoder-decoders: decoder input ids, verbatim (start with decoder_start_token_id); default: just that id");
+  decoder_text_opt->excludes(decoder_ids_opt)->excludes(input_opt);
+  decoder_ids_opt->excludes(input_opt);
   sub->add_option("--output,-o", opts->output, "Output: a .npz file (--text/--ids) or a store folder (--input)")->required();
 
   const char* stored = "What is stored";
@@ -112,6 +123,8 @@ Exit codes: 0 ok, 1 error or (corpus) a document failed (--allow-failures: 0), 2
               if (text_opt->count() > 0) o.text = *text;
               if (ids_opt->count() > 0) o.ids = extract::parse_ids(*ids);
               if (pair_opt->count() > 0) o.text_pair = *pair;
+              if (decoder_text_opt->count() > 0) o.decoder_text = *decoder_text;
+              if (decoder_ids_opt->count() > 0) o.decoder_ids = extract::parse_ids(*decoder_ids);
               extract::ExtractSummary s = extract::torch_backend().run_extract(o);
               if (*json_summary) {
                 nlohmann::json j = {{"output", s.output.string()}, {"model_type", s.model_type},
@@ -152,6 +165,11 @@ void print_extract_summary(const extract::ExtractSummary& s) {
     toks += s.token_labels[i];
   }
   fmt::print("tokens     {}: {}\n", s.token_labels.size(), toks);
+  if (!s.decoder_token_labels.empty()) {
+    std::string dec;
+    for (size_t i = 0; i < s.decoder_token_labels.size(); ++i) dec += (i ? " | " : "") + s.decoder_token_labels[i];
+    fmt::print("decoder    {}: {}\n", s.decoder_token_labels.size(), dec);
+  }
   fmt::print("stored     {} layers x {} heads\n", s.layers.size(), s.heads.size());
   if (!s.top_links.empty()) {
     fmt::print("strongest links (mean over stored layers and heads; special tokens, self-links and masked pairs left out):\n");

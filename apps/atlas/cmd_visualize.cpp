@@ -26,12 +26,16 @@ Command add_visualize(CLI::App& app) {
       "  atlas visualize flowgraph story.npz -o flowgraph.png --target She\n"
       "  atlas visualize contrast  story.npz story.npz -o contrast.png --layer 0 --layer-b 4 --head mean\n"
       "  atlas visualize profile   story.npz -o profile.png\n"
+      "  atlas visualize heatmap   t5.npz -o cross.png --kind cross --layer 1 --head mean   # encoder-decoder\n"
       "  atlas visualize heatmap   story.npz -o figs/ --all-layers --all-heads --format pdf -j 4   # batch\n"
       "  atlas visualize heatmap   story.npz -o dark.png --layer 4 --head 0 --style dark --colormap magma",
       fmt::join(render::Colormap::names(), ", ")));
   sub->add_option("kind", opts->kind, "Figure kind")->required()->check(CLI::IsMember(render::figure_kinds()));
   sub->add_option("inputs", *inputs, "Attention NPZ file(s) from `atlas extract` (contrast: two)")->required();
   sub->add_option("-o,--output", *output, "Output .png/.svg/.pdf/.eps, or DIR/ for several figures")->required();
+  sub->add_option("--kind", opts->attention_kind,
+                  "Encoder-decoders: which attention to draw: encoder, decoder or cross (default: attention, else encoder)")
+      ->check(CLI::IsMember({"encoder", "decoder", "cross"}));
   sub->add_option("--layer", opts->layer, "Model layer: index, list 0,2, range 1-3, 'mean' or 'all'");
   sub->add_option("--head", opts->head, "Head: index, list, range, 'mean' or 'all'");
   sub->add_option("--layer-b", opts->layer_b, "contrast: B's layer(s) when they differ from --layer (e.g. two layers of one file)");

@@ -84,6 +84,12 @@ CorpusSummary run_corpus(const CorpusOptions& o) {
 
   Session session(o);
   const models::ModelInfo& info = session.info();
+  // A store document holds one attention member today; encoder-decoders need three and a decoder
+  // input per record.
+  ATLAS_CHECK(!info.is_encoder_decoder, InputError,
+              "corpus runs (--input) of encoder-decoder models ({} '{}') are not supported yet; extract one "
+              "document at a time with --text/--ids (and --decoder-text/--decoder-ids)",
+              info.model_class, info.model_type);
   ATLAS_CHECK(o.window == 0 || info.max_positions <= 0 || o.window <= info.max_positions, InputError,
               "--window {} is longer than the model accepts ({} positions)", o.window, info.max_positions);
 

@@ -50,6 +50,7 @@ ExtractSummary run_extract(const ExtractOptions& o) {
   Session session(o);
   const models::ModelInfo& info = session.info();
   Prepared doc = o.text ? session.prepare_text(*o.text, o.text_pair) : session.prepare_ids(*o.ids);
+  session.prepare_decoder(doc, o.decoder_text, o.decoder_ids);
   ATLAS_CHECK(info.max_positions <= 0 || doc.size() <= info.max_positions, InputError,
               "the input has {} tokens but the model accepts at most {} (max_position_embeddings in '{}'); "
               "use `--input FILE --window N` to extract overlapping windows",
@@ -70,6 +71,7 @@ ExtractSummary run_extract(const ExtractOptions& o) {
   s.layers = session.layers();
   s.heads = session.heads();
   s.token_labels = doc.tokens.token_labels;
+  s.decoder_token_labels = doc.decoder_tokens.token_labels;
   s.top_links = strongest_links(result.mean, doc.tokens.special, info.causal, 5);
   s.threads = session.threads();
   s.seconds_load = session.seconds_load();

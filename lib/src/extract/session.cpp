@@ -73,57 +73,70 @@ class AutocastScope {
   at::ScalarType prev_dtype_ = at::kFloat;
 };
 
-/// Receives attention as the model emits it: the selected heads of each selected layer, cut to
-/// every document's own length, converted to the storage dtype (or reduced to top-k), and either
-/// streamed into one document's member or kept per document.
+/// Receives one attention kind as the model emits it: the selected heads of each selected layer,
+/// cut to every document's own query / key lengths, converted to the storage dtype (or reduced to
+/// top-k), and either streamed into one document's member or kept per document in `target`.
 class Collector final : public models::Taps {
  public:
-  Collector(const Session& session, std::vector<int64_t> lengths, format::DocumentWriter::AttentionStream* stream,
-            bool want_mean, std::vector<DocumentResult>& results)
-      : session_(session), lengths_(std::move(lengths)), stream_(stream), want_mean_(want_mean), results_(results) {
-    const auto& heads = session.heads();
-    all_heads_ = static_cast<int64_t>(heads.size()) == session.info().num_heads;
+  /// What to collect: the tap name, the selection of its stack, where buffered layers go.
+  struct Kind {
+    const char* tap = models::kAttnProbs;
+    const std::vector<int64_t>* layers = nullptr;
+    const std::vector<int64_t>* heads = nullptr;
+    int64_t num_heads = 0;
+    std::vector<LayerBlock> DocumentResult::*target = &DocumentResult::layers;
+  };
+
+  Collector(const Session& session, Kind kind, std::vector<int64_t> q_lengths, std::vector<int64_t> k_lengths,
+            format::DocumentWriter::AttentionStream* stream, bool want_mean, std::vector<DocumentResult>& results)
+      : kind_(kind), q_lengths_(std::move(q_lengths)), k_lengths_(std::move(k_lengths)), stream_(stream),
+        want_mean_(want_mean), results_(results) {
+    all_heads_ = static_cast<int64_t>(kind_.heads->size()) == kind_.num_heads;
     store_ = storage_type(session.options().dtype);
     topk_ = session.options().topk;
     row_chunk_ = session.options().row_chunk;
   }
+  Collector(const Session& session, std::vector<int64_t> lengths, format::DocumentWriter::AttentionStream* stream,
+            bool want_mean, std::vector<DocumentResult>& results)
+      : Collector(session, Kind{models::kAttnProbs, &session.layers(), &session.heads(), session.info().num_heads},
+                  lengths, lengths, stream, want_mean, results) {}
 
   bool wants(const std::string& name, int64_t layer) const override {
-    const auto& l = session_.layers();
-    return name == "attn_probs" && std::binary_search(l.begin(), l.end(), layer);
+    const auto& l = *kind_.layers;
+    return name == kind_.tap && std::binary_search(l.begin(), l.end(), layer);
   }
 
   void emit(const std::string& name, int64_t layer, const at::Tensor& value) override {
     if (!wants(name, layer)) return;
-    const auto& l = session_.layers();
-    ATLAS_CHECK(next_ < l.size() && l[next_] == layer, Error, "internal: attention of layer {} emitted out of order",
-                layer);
+    const auto& l = *kind_.layers;
+    ATLAS_CHECK(next_ < l.size() && l[next_] == layer, Error, "internal: {} of layer {} emitted out of order",
+                kind_.tap, layer);
     ++next_;
-    if (!all_heads_ && !head_index_.defined())
-      head_index_ = at::tensor(session_.heads(), at::kLong).to(value.device());
-    for (size_t b = 0; b < lengths_.size(); ++b) {
-      at::Tensor p = value.select(0, static_cast<int64_t>(b));                       // [H,T,T]
-      if (!all_heads_) p = p.index_select(0, head_index_);                             // [H_sel,T,T]
-      const int64_t n = lengths_[b];
-      if (n != p.size(1)) p = p.narrow(1, 0, n).narrow(2, 0, n);                      // [H_sel,n,n]
+    if (!all_heads_ && !head_index_.defined()) head_index_ = at::tensor(*kind_.heads, at::kLong).to(value.device());
+    for (size_t b = 0; b < q_lengths_.size(); ++b) {
+      at::Tensor p = value.select(0, static_cast<int64_t>(b));                       // [H,Q,K]
+      if (!all_heads_) p = p.index_select(0, head_index_);                             // [H_sel,Q,K]
+      const int64_t nq = q_lengths_[b], nk = k_lengths_[b];
+      if (nq != p.size(1)) p = p.narrow(1, 0, nq);
+      if (nk != p.size(2)) p = p.narrow(2, 0, nk);                                    // [H_sel,nq,nk]
       DocumentResult& r = results_[b];
       if (want_mean_) {
         at::Tensor m = p.to(at::kFloat).mean(0).to(at::kCPU);
         r.mean = r.mean.defined() ? r.mean + m : m;
       }
       if (topk_ > 0) {
-        auto [values, indices] = at::topk(p.to(at::kFloat), std::min(topk_, n), -1);  // [H_sel,n,k]
+        auto [values, indices] = at::topk(p.to(at::kFloat), std::min(topk_, nk), -1);  // [H_sel,nq,k]
         LayerBlock block{values.to(store_).to(at::kCPU).contiguous(), indices.to(at::kInt).to(at::kCPU).contiguous()};
         if (stream_) {
           stream_->write_layer(block.values.data_ptr(), block.values.nbytes());
           stream_->write_layer_indices(block.indices.data_ptr<int32_t>(), static_cast<size_t>(block.indices.numel()));
         } else {
-          r.layers.push_back(std::move(block));
+          (r.*kind_.target).push_back(std::move(block));
         }
       } else if (stream_) {
         write_streamed(p);
       } else {
-        r.layers.push_back({p.to(store_).to(at::kCPU).contiguous(), {}});
+        (r.*kind_.target).push_back({p.to(store_).to(at::kCPU).contiguous(), {}});
       }
     }
   }
@@ -147,8 +160,8 @@ class Collector final : public models::Taps {
     }
   }
 
-  const Session& session_;
-  std::vector<int64_t> lengths_;
+  Kind kind_;
+  std::vector<int64_t> q_lengths_, k_lengths_;
   format::DocumentWriter::AttentionStream* stream_;
   bool want_mean_;
   std::vector<DocumentResult>& results_;
@@ -157,6 +170,21 @@ class Collector final : public models::Taps {
   at::ScalarType store_ = at::kFloat;
   int64_t topk_ = 0, row_chunk_ = 0;
   size_t next_ = 0;
+};
+
+/// Hands each tap to every collector (encoder-decoders: one per attention kind).
+class FanOut final : public models::Taps {
+ public:
+  explicit FanOut(std::vector<models::Taps*> taps) : taps_(std::move(taps)) {}
+  bool wants(const std::string& name, int64_t layer) const override {
+    return std::any_of(taps_.begin(), taps_.end(), [&](const models::Taps* t) { return t->wants(name, layer); });
+  }
+  void emit(const std::string& name, int64_t layer, const at::Tensor& value) override {
+    for (models::Taps* t : taps_) t->emit(name, layer, value);
+  }
+
+ private:
+  std::vector<models::Taps*> taps_;
 };
 
 std::string join_ids(const std::vector<int64_t>& ids) {
@@ -204,6 +232,12 @@ Session::Session(const RunOptions& o) : options_(o) {
   }
   layers_ = parse_index_list(o.layers, info().num_layers, "layer");
   heads_ = parse_index_list(o.heads, info().num_heads, "head");
+  if (info().is_encoder_decoder) {
+    // --layers / --heads apply to each stack: "-1" is the last encoder and the last decoder layer.
+    const models::StackInfo& dec = info().stacks.at(1);
+    decoder_layers_ = parse_index_list(o.layers, dec.num_layers, "decoder layer");
+    decoder_heads_ = parse_index_list(o.heads, dec.num_heads, "decoder head");
+  }
   checkpoint_sha256_ = io::checkpoint_hash(info().checkpoint_files);
   seconds_load_ = seconds_since(t0);
 }
@@ -270,6 +304,64 @@ Prepared Session::prepare_ids(const std::vector<int64_t>& ids) const {
   return p;
 }
 
+void Session::prepare_decoder(Prepared& p, const std::optional<std::string>& text,
+                              const std::optional<std::vector<int64_t>>& ids) const {
+  if (!is_encoder_decoder()) {
+    ATLAS_CHECK(!text && !ids, InputError,
+                "--decoder-text / --decoder-ids: {} ({}) is not an encoder-decoder model, it has no decoder input",
+                info().model_class, info().model_type);
+    return;
+  }
+  ATLAS_CHECK(!(text && ids), InputError, "give at most one decoder input: --decoder-text STR or --decoder-ids 1,2,3");
+  const int64_t start = info().decoder_start_token_id;
+  format::TokenArrays& t = p.decoder_tokens;
+  t = {};
+  auto push = [&](int64_t id, int64_t begin, int64_t end, bool special) {
+    t.input_ids.push_back(id);
+    t.tokens.push_back(tokenizer_ ? tokenizer_->id_to_token(id) : fmt::format("[{}]", id));
+    t.token_labels.push_back(tokenizer_ ? tokenizer_->display(id) : fmt::format("[{}]", id));
+    t.offsets.push_back(begin);
+    t.offsets.push_back(end);
+    t.special.push_back(special ? 1 : 0);
+  };
+  if (ids) {
+    // Taken verbatim: transformers' decoder_input_ids, which start with decoder_start_token_id.
+    ATLAS_CHECK(!ids->empty(), InputError, "the decoder id list (--decoder-ids) is empty");
+    p.decoder_source = "ids";
+    for (size_t i = 0; i < ids->size(); ++i) {
+      const int64_t id = (*ids)[i];
+      ATLAS_CHECK(id >= 0 && id < info().vocab_size, InputError,
+                  "decoder input id {} is outside the vocabulary (expected 0 <= id < {})", id, info().vocab_size);
+      push(id, -1, -1, i == 0 && id == start);
+    }
+  } else {
+    ATLAS_CHECK(start >= 0 && start < info().vocab_size, InputError,
+                "{} has no usable decoder_start_token_id in '{}' (got {}); give --decoder-ids", info().model_class,
+                (options_.model_dir / "config.json").string(), start);
+    push(start, -1, -1, true);
+    p.decoder_source = "start_token";
+    if (text) {
+      // As transformers' references: the decoder text without special tokens, after the start token.
+      ATLAS_CHECK(!text->empty(), InputError, "the decoder text (--decoder-text) is empty");
+      ATLAS_CHECK(utf8::valid(*text), InputError, "the decoder text (--decoder-text) is not valid UTF-8");
+      if (!tokenizer_) (void)tokenize::load_tokenizer(options_.model_dir);   // throws the reason
+      tokenize::Encoding enc = tokenizer_->encode(*text, false);
+      for (size_t i = 0; i < enc.size(); ++i) {
+        const bool sp = enc.special_mask[i] != 0;
+        ATLAS_CHECK(enc.ids[i] >= 0 && enc.ids[i] < info().vocab_size, InputError,
+                    "decoder token id {} is outside the model's vocabulary (expected 0 <= id < {})", enc.ids[i],
+                    info().vocab_size);
+        push(enc.ids[i], sp ? -1 : enc.offsets[i].first, sp ? -1 : enc.offsets[i].second, sp);
+      }
+      p.decoder_source = "text";
+      p.decoder_text = text;
+    }
+  }
+  ATLAS_CHECK(info().max_positions <= 0 || p.decoder_size() <= info().max_positions, InputError,
+              "the decoder input has {} tokens but the model accepts at most {} (max_position_embeddings in '{}')",
+              p.decoder_size(), info().max_positions, (options_.model_dir / "config.json").string());
+}
+
 std::vector<Prepared> Session::split_windows(const Prepared& p, int64_t window, int64_t stride) const {
   const int64_t n = p.size();
   if (window <= 0 || n <= window) return {p};
@@ -320,7 +412,17 @@ format::AttentionShape Session::shape_for(const Prepared& doc) const {
   return s;
 }
 
+format::AttentionShape Session::decoder_shape_for(const Prepared& doc, bool cross) const {
+  format::AttentionShape s = shape_for(doc);
+  s.layers = static_cast<int64_t>(decoder_layers_.size());
+  s.heads = static_cast<int64_t>(decoder_heads_.size());
+  s.q = doc.decoder_size();
+  s.k = cross ? doc.size() : doc.decoder_size();
+  return s;
+}
+
 DocumentResult Session::run_streaming(const Prepared& doc, format::DocumentWriter& writer, bool want_mean) {
+  if (is_encoder_decoder()) return run_encoder_decoder(doc, writer, want_mean);
   std::vector<DocumentResult> results(1);
   auto stream = writer.begin_attention(format::kSelfAttention, shape_for(doc));
   Collector collector(*this, {doc.size()}, &stream, want_mean, results);
@@ -338,7 +440,66 @@ DocumentResult Session::run_streaming(const Prepared& doc, format::DocumentWrite
   return std::move(results[0]);
 }
 
+DocumentResult Session::run_encoder_decoder(const Prepared& doc, format::DocumentWriter& writer, bool want_mean) {
+  // NPZ members are written one at a time. The encoder runs to its end before the decoder starts,
+  // so its member streams layer by layer as usual; the decoder's self- and cross-attention of each
+  // layer come interleaved and are buffered (the decoder input is short: T_dec x (T_dec + S) per
+  // head and layer) and written after the forward pass.
+  ATLAS_CHECK(doc.decoder_size() > 0, Error, "internal: no decoder input prepared");
+  std::vector<DocumentResult> results(1);
+  const models::StackInfo& enc = info().stacks.at(0);
+  const models::StackInfo& dec = info().stacks.at(1);
+  const int64_t s = doc.size(), t = doc.decoder_size();
+  auto stream = writer.begin_attention(format::kEncoderAttention, shape_for(doc));
+  Collector encoder(*this, {models::kEncoderAttnProbs, &layers_, &heads_, enc.num_heads, &DocumentResult::layers},
+                    {s}, {s}, &stream, want_mean, results);
+  Collector decoder(*this,
+                    {models::kDecoderAttnProbs, &decoder_layers_, &decoder_heads_, dec.num_heads,
+                     &DocumentResult::decoder_layers},
+                    {t}, {t}, nullptr, false, results);
+  Collector cross(*this,
+                  {models::kCrossAttnProbs, &decoder_layers_, &decoder_heads_, dec.num_heads,
+                   &DocumentResult::cross_layers},
+                  {t}, {s}, nullptr, false, results);
+  FanOut taps({&encoder, &decoder, &cross});
+  const at::Device device(options_.device);
+  models::Inputs inputs;
+  inputs.input_ids = at::tensor(doc.tokens.input_ids, at::kLong).unsqueeze(0).to(device);                  // [1,S]
+  inputs.decoder_input_ids = at::tensor(doc.decoder_tokens.input_ids, at::kLong).unsqueeze(0).to(device);  // [1,T]
+  at::Tensor logits = forward(inputs, taps);
+  ATLAS_CHECK(encoder.layers_seen() == layers_.size() && decoder.layers_seen() == decoder_layers_.size() &&
+                  cross.layers_seen() == decoder_layers_.size(),
+              Error, "internal: the model emitted {}/{}/{} of {}/{}/{} selected encoder/decoder/cross layers",
+              encoder.layers_seen(), decoder.layers_seen(), cross.layers_seen(), layers_.size(),
+              decoder_layers_.size(), decoder_layers_.size());
+  stream.finish();
+  DocumentResult& r = results[0];
+  write_decoder_attention(writer, doc, r);
+  if (logits.defined()) r.logits = logits.select(0, 0).to(at::kCPU, at::kFloat).contiguous();   // [T,V]
+  if (r.mean.defined()) r.mean = r.mean / static_cast<double>(layers_.size());
+  return std::move(r);
+}
+
+void Session::write_decoder_attention(format::DocumentWriter& w, const Prepared& doc, DocumentResult& r) const {
+  for (const bool is_cross : {false, true}) {
+    std::vector<LayerBlock>& blocks = is_cross ? r.cross_layers : r.decoder_layers;
+    auto stream = w.begin_attention(is_cross ? format::kCrossAttention : format::kDecoderAttention,
+                                    decoder_shape_for(doc, is_cross));
+    for (const LayerBlock& block : blocks) {
+      stream.write_layer(block.values.data_ptr(), block.values.nbytes());
+      if (block.indices.defined())
+        stream.write_layer_indices(block.indices.data_ptr<int32_t>(), static_cast<size_t>(block.indices.numel()));
+    }
+    stream.finish();
+    blocks.clear();
+  }
+}
+
 std::vector<DocumentResult> Session::run_batch(const std::vector<const Prepared*>& docs) {
+  ATLAS_CHECK(!is_encoder_decoder(), InputError,
+              "batched runs of encoder-decoder models ({}) are not supported yet; extract one document at a time "
+              "with --text/--ids and --decoder-text/--decoder-ids",
+              info().model_class);
   std::vector<DocumentResult> results(docs.size());
   if (docs.empty()) return results;
   int64_t t = 0;
@@ -406,12 +567,27 @@ format::AttentionMeta Session::meta_for(const Prepared& doc) const {
   m.device = options_.device;
   m.threads = threads_;
   if (options_.topk > 0) m.topk = options_.topk;
+  if (i.is_encoder_decoder) {
+    // model.num_layers / num_heads describe the encoder; the decoder stack and its input here.
+    const models::StackInfo& dec = i.stacks.at(1);
+    nlohmann::json d = {{"num_layers", dec.num_layers},
+                        {"num_heads", dec.num_heads},
+                        {"decoder_start_token_id", i.decoder_start_token_id},
+                        {"source", doc.decoder_source}};
+    if (doc.decoder_text) d["text"] = *doc.decoder_text;
+    m.extra["decoder"] = d;
+  }
   return m;
 }
 
 void Session::write_rest(format::DocumentWriter& w, const Prepared& doc, const DocumentResult& r) const {
   w.write_selection(layers_, heads_);
+  if (is_encoder_decoder()) {
+    w.write_array("decoder_layers", io::NdArray::from<int64_t>({static_cast<int64_t>(decoder_layers_.size())}, decoder_layers_));
+    w.write_array("decoder_heads", io::NdArray::from<int64_t>({static_cast<int64_t>(decoder_heads_.size())}, decoder_heads_));
+  }
   w.write_tokens(doc.tokens);
+  if (is_encoder_decoder()) w.write_tokens(doc.decoder_tokens, "decoder_");
   if (r.logits.defined()) {
     io::NdArray arr(io::DType::F32, {r.logits.size(0), r.logits.size(1)});
     std::memcpy(arr.mutable_data(), r.logits.data_ptr(), r.logits.nbytes());
@@ -421,6 +597,7 @@ void Session::write_rest(format::DocumentWriter& w, const Prepared& doc, const D
 }
 
 void Session::write_document(format::DocumentWriter& w, const Prepared& doc, const DocumentResult& r) const {
+  ATLAS_CHECK(!is_encoder_decoder(), Error, "internal: write_document of an encoder-decoder");
   auto stream = w.begin_attention(format::kSelfAttention, shape_for(doc));
   for (const LayerBlock& block : r.layers) {
     stream.write_layer(block.values.data_ptr(), block.values.nbytes());

@@ -25,7 +25,13 @@ struct Prepared {
   std::string source = "text";             // "text" | "ids"
   std::optional<std::string> text, text_pair;
   std::string sha256;                      // of the input record
+  // Encoder-decoders: the decoder input (decoder_input_ids, ...), starting with
+  // decoder_start_token_id; empty for other models.
+  format::TokenArrays decoder_tokens;
+  std::string decoder_source;              // "start_token" | "text" | "ids"
+  std::optional<std::string> decoder_text;
   int64_t size() const { return tokens.size(); }
+  int64_t decoder_size() const { return decoder_tokens.size(); }
 };
 
 /// Attention of one document in storage form, layer by layer: dense [H,Q,K] in the storage dtype,
@@ -37,6 +43,8 @@ struct LayerBlock {
 
 struct DocumentResult {
   std::vector<LayerBlock> layers;          // buffered (batches of several documents)
+  std::vector<LayerBlock> decoder_layers;  // encoder-decoders: decoder self-attention, buffered
+  std::vector<LayerBlock> cross_layers;    // encoder-decoders: cross-attention, buffered
   at::Tensor logits;                       // [Q,V] float32 CPU, when asked
   at::Tensor mean;                         // [Q,K] mean over stored layers and heads, when asked
 };
@@ -49,6 +57,11 @@ class Session {
   const models::ModelInfo& info() const { return model_->info(); }
   const std::vector<int64_t>& layers() const { return layers_; }
   const std::vector<int64_t>& heads() const { return heads_; }
+  /// Encoder-decoders: the --layers / --heads selection applied to the decoder stack (used for
+  /// decoder self-attention and cross-attention); empty for other models.
+  const std::vector<int64_t>& decoder_layers() const { return decoder_layers_; }
+  const std::vector<int64_t>& decoder_heads() const { return decoder_heads_; }
+  bool is_encoder_decoder() const { return info().is_encoder_decoder; }
   const std::string& checkpoint_sha256() const { return checkpoint_sha256_; }
   bool has_tokenizer() const { return tokenizer_ != nullptr; }
   std::string tokenizer_kind() const;
@@ -60,6 +73,11 @@ class Session {
   /// vocabulary, too long for the model).
   Prepared prepare_text(const std::string& text, const std::optional<std::string>& pair = std::nullopt) const;
   Prepared prepare_ids(const std::vector<int64_t>& ids) const;
+  /// Sets the decoder input of an encoder-decoder: `ids` verbatim, or `text` tokenized without
+  /// special tokens after decoder_start_token_id, or (neither) [decoder_start_token_id].
+  /// InputError for a model that is not an encoder-decoder when either is given.
+  void prepare_decoder(Prepared& p, const std::optional<std::string>& text,
+                       const std::optional<std::vector<int64_t>>& ids) const;
   /// Splits a sequence longer than `window` into windows starting every `stride` tokens (the last
   /// one ends at the sequence end); each is a document "<id>#w<k>" with its global offset.
   std::vector<Prepared> split_windows(const Prepared& p, int64_t window, int64_t stride) const;
@@ -78,15 +96,19 @@ class Session {
   void write_document(format::DocumentWriter& writer, const Prepared& doc, const DocumentResult& result) const;
   format::AttentionMeta meta_for(const Prepared& doc) const;
   format::AttentionShape shape_for(const Prepared& doc) const;
+  /// Encoder-decoders: the shape of the decoder self-attention / cross-attention member.
+  format::AttentionShape decoder_shape_for(const Prepared& doc, bool cross) const;
 
   double seconds_model() const { return seconds_model_; }
 
  private:
   at::Tensor forward(const models::Inputs& inputs, models::Taps& taps);
+  DocumentResult run_encoder_decoder(const Prepared& doc, format::DocumentWriter& writer, bool want_mean);
+  void write_decoder_attention(format::DocumentWriter& writer, const Prepared& doc, DocumentResult& result) const;
   RunOptions options_;
   std::unique_ptr<models::Model> model_;
   std::unique_ptr<tokenize::Tokenizer> tokenizer_;
-  std::vector<int64_t> layers_, heads_;
+  std::vector<int64_t> layers_, heads_, decoder_layers_, decoder_heads_;
   std::string checkpoint_sha256_;
   int threads_ = 1;
   double seconds_load_ = 0, seconds_model_ = 0;

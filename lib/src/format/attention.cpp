@@ -88,19 +88,19 @@ void DocumentWriter::write_selection(const std::vector<int64_t>& layers, const s
   write_array("heads", io::NdArray::from<int64_t>({static_cast<int64_t>(heads.size())}, heads));
 }
 
-void DocumentWriter::write_tokens(const TokenArrays& t) {
+void DocumentWriter::write_tokens(const TokenArrays& t, const std::string& np) {
   const int64_t q = t.size();
   ATLAS_CHECK(static_cast<int64_t>(t.tokens.size()) == q && static_cast<int64_t>(t.token_labels.size()) == q &&
                   static_cast<int64_t>(t.offsets.size()) == 2 * q && static_cast<int64_t>(t.special.size()) == q,
               FormatError, "internal: token arrays of different lengths ({} ids)", q);
-  write_array("input_ids", io::NdArray::from<int64_t>({q}, t.input_ids));
-  write_array("tokens", io::NdArray::from_strings({q}, t.tokens));
-  write_array("token_labels", io::NdArray::from_strings({q}, t.token_labels));
-  write_array("offsets", io::NdArray::from<int64_t>({q, 2}, t.offsets));
+  write_array(np + "input_ids", io::NdArray::from<int64_t>({q}, t.input_ids));
+  write_array(np + "tokens", io::NdArray::from_strings({q}, t.tokens));
+  write_array(np + "token_labels", io::NdArray::from_strings({q}, t.token_labels));
+  write_array(np + "offsets", io::NdArray::from<int64_t>({q, 2}, t.offsets));
   io::NdArray special(io::DType::Bool, {q});
   for (int64_t i = 0; i < q; ++i) special.as_mutable<bool>()[i] = t.special[i] != 0;
-  write_array("special", special);
-  if (!t.token_type_ids.empty()) write_array("token_type_ids", io::NdArray::from<int64_t>({q}, t.token_type_ids));
+  write_array(np + "special", special);
+  if (!t.token_type_ids.empty()) write_array(np + "token_type_ids", io::NdArray::from<int64_t>({q}, t.token_type_ids));
 }
 
 void DocumentWriter::write_meta(const AttentionMeta& meta) {
@@ -167,14 +167,23 @@ std::vector<float> densify_topk(const io::NpzReader& npz, const std::string& bas
 }  // namespace
 
 AttentionData read_document(const io::NpzReader& npz, const std::string& prefix, const std::string& source,
-                            const std::string& kind) {
+                            const std::string& kind_in) {
   AttentionData d;
   d.path = npz.path();
   d.source = source;
-  d.kind = kind;
   const std::string& file = source;
   auto has = [&](const std::string& m) { return npz.contains(prefix + m); };
   auto get = [&](const std::string& m) { return npz.get(prefix + m); };
+  auto has_kind = [&](const std::string& k) { return has(k) || has(k + "_topk_values"); };
+  std::string kind = kind_in;
+  if (kind == "encoder" || kind == "decoder" || kind == "cross") kind += "_attention";
+  if (kind.empty()) {
+    kind = has_kind(kSelfAttention) || !has_kind(kEncoderAttention) ? kSelfAttention : kEncoderAttention;
+  }
+  d.kind = kind;
+  // Query tokens (and, but for cross-attention, key tokens) of the decoder kinds are the decoder's.
+  const bool decoder_side = kind == kDecoderAttention || kind == kCrossAttention;
+  const std::string tp = decoder_side ? "decoder_" : "";
 
   std::vector<int64_t> dims;
   if (has(kind)) {
@@ -197,7 +206,7 @@ AttentionData read_document(const io::NpzReader& npz, const std::string& prefix,
   ATLAS_CHECK(d.num_layers > 0 && d.num_heads > 0 && d.q > 0 && d.k > 0, FormatError,
               "'{}': '{}' is empty (shape [{}])", file, kind, fmt::join(dims, ", "));
 
-  auto ints = [&](const char* name, int64_t n) {
+  auto ints = [&](const std::string& name, int64_t n) {
     std::vector<int64_t> out;
     if (has(name)) {
       out = get(name).to_int64();
@@ -208,29 +217,41 @@ AttentionData read_document(const io::NpzReader& npz, const std::string& prefix,
     }
     return out;
   };
-  d.layers = ints("layers", d.num_layers);
-  d.heads = ints("heads", d.num_heads);
+  d.layers = ints(tp + "layers", d.num_layers);
+  d.heads = ints(tp + "heads", d.num_heads);
 
-  ATLAS_CHECK(has("tokens") || has("token_labels"), FormatError, "'{}' has no array 'tokens' (has: {})", file,
-              fmt::join(document_members(npz, prefix), ", "));
-  d.tokens = get(has("tokens") ? "tokens" : "token_labels").to_strings();
-  d.token_labels = has("token_labels") ? get("token_labels").to_strings() : d.tokens;
-  ATLAS_CHECK(static_cast<int64_t>(d.tokens.size()) == d.q && d.token_labels.size() == d.tokens.size(),
-              FormatError, "'{}': 'tokens' has {} entries and 'token_labels' {}, expected Q = {}", file,
-              d.tokens.size(), d.token_labels.size(), d.q);
-  if (has("input_ids")) d.input_ids = get("input_ids").to_int64();
-  if (has("offsets")) {
-    auto off = get("offsets").to_int64();
-    ATLAS_CHECK(static_cast<int64_t>(off.size()) == 2 * d.q, FormatError,
-                "'{}': 'offsets' must be [Q, 2] = [{}, 2], has {} values", file, d.q, off.size());
-    for (int64_t i = 0; i < d.q; ++i) d.offsets.push_back({off[2 * i], off[2 * i + 1]});
+  // One token axis: `<p>tokens`, `<p>token_labels` and `<p>special` for n positions.
+  auto read_tokens = [&](const std::string& p, int64_t n, const char* axis, std::vector<std::string>& tokens,
+                         std::vector<std::string>& labels, std::vector<uint8_t>& special) {
+    ATLAS_CHECK(has(p + "tokens") || has(p + "token_labels"), FormatError, "'{}' has no array '{}tokens' (has: {})",
+                file, p, fmt::join(document_members(npz, prefix), ", "));
+    tokens = get(has(p + "tokens") ? p + "tokens" : p + "token_labels").to_strings();
+    labels = has(p + "token_labels") ? get(p + "token_labels").to_strings() : tokens;
+    ATLAS_CHECK(static_cast<int64_t>(tokens.size()) == n && labels.size() == tokens.size(), FormatError,
+                "'{}': '{}tokens' has {} entries and '{}token_labels' {}, expected {} = {} (from '{}')", file, p,
+                tokens.size(), p, labels.size(), axis, n, kind);
+    special.assign(static_cast<size_t>(n), 0);
+    if (has(p + "special")) {
+      auto sp = get(p + "special").to_int64();
+      ATLAS_CHECK(static_cast<int64_t>(sp.size()) == n, FormatError, "'{}': '{}special' has {} entries, expected {} = {}",
+                  file, p, sp.size(), axis, n);
+      for (int64_t i = 0; i < n; ++i) special[i] = sp[i] != 0;
+    }
+  };
+  read_tokens(tp, d.q, "Q", d.tokens, d.token_labels, d.special);
+  if (d.keys_differ()) {
+    read_tokens("", d.k, "K", d.key_tokens, d.key_token_labels, d.key_special);
+  } else {
+    d.key_tokens = d.tokens;
+    d.key_token_labels = d.token_labels;
+    d.key_special = d.special;
   }
-  d.special.assign(static_cast<size_t>(d.q), 0);
-  if (has("special")) {
-    auto sp = get("special").to_int64();
-    ATLAS_CHECK(static_cast<int64_t>(sp.size()) == d.q, FormatError,
-                "'{}': 'special' has {} entries, expected Q = {}", file, sp.size(), d.q);
-    for (int64_t i = 0; i < d.q; ++i) d.special[i] = sp[i] != 0;
+  if (has(tp + "input_ids")) d.input_ids = get(tp + "input_ids").to_int64();
+  if (has(tp + "offsets")) {
+    auto off = get(tp + "offsets").to_int64();
+    ATLAS_CHECK(static_cast<int64_t>(off.size()) == 2 * d.q, FormatError,
+                "'{}': '{}offsets' must be [Q, 2] = [{}, 2], has {} values", file, tp, d.q, off.size());
+    for (int64_t i = 0; i < d.q; ++i) d.offsets.push_back({off[2 * i], off[2 * i + 1]});
   }
 
   if (has("meta")) {
@@ -249,6 +270,9 @@ AttentionData read_document(const io::NpzReader& npz, const std::string& prefix,
     d.model_name = p.empty() ? m.model.model_type : fs::path(p).filename().string();
     if (j.contains("model") && j["model"].is_object() && j["model"].contains("causal")) d.causal = m.model.causal;
   }
+  // meta.model.causal describes an encoder-decoder's encoder; its decoder is causal, cross is not.
+  if (kind == kDecoderAttention) d.causal = true;
+  if (kind == kCrossAttention) d.causal = false;
   if (d.causal.has_value()) {
     d.causal_mask_ = *d.causal && d.q == d.k;
   } else if (d.q == d.k && d.q > 1) {

@@ -68,5 +68,8 @@ std::unique_ptr<Model> make_gpt_neox(ModelContext& ctx);
 std::unique_ptr<Model> make_gemma(ModelContext& ctx);
 std::unique_ptr<Model> make_phi(ModelContext& ctx);
 std::unique_ptr<Model> make_opt(ModelContext& ctx);
+std::unique_ptr<Model> make_t5(ModelContext& ctx);
+std::unique_ptr<Model> make_mt5(ModelContext& ctx);
+std::unique_ptr<Model> make_bart(ModelContext& ctx);
 
 }  // namespace atlas::models

@@ -122,6 +122,41 @@ Inputs checked_inputs(const Inputs& inputs, const ModelInfo& info, c10::Device d
   if (inputs.token_type_ids.defined())
     out.token_type_ids = checked_ids(inputs.token_type_ids, "token_type_ids", ids).to(device);
   out.input_ids = out.input_ids.to(device);
+  ATLAS_CHECK(info.is_encoder_decoder || !inputs.decoder_input_ids.defined(), InputError,
+              "decoder_input_ids: {} ({}) is not an encoder-decoder, it takes no decoder input", info.model_class,
+              info.model_type);
+  if (info.is_encoder_decoder) {
+    const at::Tensor& dec = inputs.decoder_input_ids;
+    if (dec.defined()) {
+      ATLAS_CHECK(dec.dim() == 2 && dec.size(0) == ids.size(0) && dec.size(1) > 0, InputError,
+                  "decoder_input_ids: expected shape [{}, T_dec] with T_dec > 0, got {}", ids.size(0),
+                  c10::str(dec.sizes()));
+      out.decoder_input_ids = checked_ids(dec, "decoder_input_ids", dec);
+    } else {
+      ATLAS_CHECK(info.decoder_start_token_id >= 0, InputError,
+                  "decoder_input_ids: none given and {} has no decoder_start_token_id in its config",
+                  info.model_class);
+      out.decoder_input_ids = at::full({ids.size(0), 1}, info.decoder_start_token_id, at::kLong);
+    }
+    const int64_t dlo = out.decoder_input_ids.min().item<int64_t>(),
+                  dhi = out.decoder_input_ids.max().item<int64_t>();
+    ATLAS_CHECK(dlo >= 0 && dhi < info.vocab_size, InputError,
+                "decoder_input_ids: expected ids in [0, {}), got [{}, {}]", info.vocab_size, dlo, dhi);
+    ATLAS_CHECK(info.max_positions <= 0 || out.decoder_input_ids.size(1) <= info.max_positions, InputError,
+                "decoder_input_ids: {} ({}) takes at most {} tokens, got {}", info.model_class, info.model_type,
+                info.max_positions, out.decoder_input_ids.size(1));
+    if (inputs.decoder_attention_mask.defined()) {
+      out.decoder_attention_mask =
+          checked_ids(inputs.decoder_attention_mask, "decoder_attention_mask", out.decoder_input_ids);
+      ATLAS_CHECK(at::logical_or(out.decoder_attention_mask == 0, out.decoder_attention_mask == 1).all().item<bool>(),
+                  InputError, "decoder_attention_mask: expected only 0 and 1, got other values");
+      out.decoder_attention_mask = out.decoder_attention_mask.to(device);
+    }
+    out.decoder_input_ids = out.decoder_input_ids.to(device);
+  } else {
+    ATLAS_CHECK(!inputs.decoder_attention_mask.defined(), InputError,
+                "decoder_attention_mask: {} ({}) is not an encoder-decoder", info.model_class, info.model_type);
+  }
   return out;
 }
 

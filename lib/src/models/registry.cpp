@@ -21,6 +21,7 @@ const std::vector<std::pair<std::string, Factory>>& registry() {
       {"roberta", &make_roberta}, {"llama", &make_llama},       {"mistral", &make_mistral},
       {"qwen2", &make_qwen2},     {"gpt_neox", &make_gpt_neox}, {"gemma", &make_gemma},
       {"phi", &make_phi},         {"opt", &make_opt},           {"xlm-roberta", &make_xlm_roberta},
+      {"t5", &make_t5},           {"mt5", &make_mt5},           {"bart", &make_bart},
   };
   return kRegistry;
 }

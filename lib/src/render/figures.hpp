@@ -45,11 +45,16 @@ Figure profile_figure(const FigureRequest& req);
 std::vector<float> mean_matrix(const AttentionData& d, const Selection& layers, const Selection& heads);
 /// Token positions shown (special tokens dropped with --hide-special).
 std::vector<int64_t> visible_tokens(const AttentionData& d, bool hide_special);
-/// The visible positions that are also key columns (self-attention: all of them).
-std::vector<int64_t> visible_key_columns(const AttentionData& d, const std::vector<int64_t>& visible);
+/// The visible positions that are also key columns (self-attention: all of them). Cross-attention
+/// has its own key tokens (the encoder's): all of them, special ones dropped with `hide_special`.
+std::vector<int64_t> visible_key_columns(const AttentionData& d, const std::vector<int64_t>& visible,
+                                         bool hide_special = false);
 /// Labels of `positions` as displayed (token_labels, or tokens with --raw-tokens).
 std::vector<std::string> token_display(const AttentionData& d, const VisualizeOptions& o,
                                        const std::vector<int64_t>& positions, const Style& style);
+/// Labels of key columns `positions` (the encoder's tokens for cross-attention).
+std::vector<std::string> key_token_display(const AttentionData& d, const VisualizeOptions& o,
+                                           const std::vector<int64_t>& positions, const Style& style);
 /// `full[Q,K]` restricted to visible rows/cols, with the causal mask.
 Matrix restrict_matrix(const AttentionData& d, const std::vector<float>& full, const std::vector<int64_t>& rows,
                        const std::vector<int64_t>& cols);

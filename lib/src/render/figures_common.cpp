@@ -82,8 +82,16 @@ std::vector<int64_t> visible_tokens(const AttentionData& d, bool hide_special) {
   return out;
 }
 
-std::vector<int64_t> visible_key_columns(const AttentionData& d, const std::vector<int64_t>& visible) {
+std::vector<int64_t> visible_key_columns(const AttentionData& d, const std::vector<int64_t>& visible,
+                                         bool hide_special) {
   std::vector<int64_t> cols;
+  if (d.keys_differ()) {
+    for (int64_t j = 0; j < d.k; ++j)
+      if (!(hide_special && d.key_special[j])) cols.push_back(j);
+    ATLAS_CHECK(!cols.empty(), InputError, "'{}': every key token is special; nothing left to show without --hide-special",
+                d.source);
+    return cols;
+  }
   for (int64_t j : visible)
     if (j < d.k) cols.push_back(j);
   return cols;
@@ -93,6 +101,14 @@ std::vector<std::string> token_display(const AttentionData& d, const VisualizeOp
                                        const std::vector<int64_t>& positions, const Style& style) {
   std::vector<std::string> out;
   const auto& src = o.raw_tokens ? d.tokens : d.token_labels;
+  for (int64_t p : positions) out.push_back(display_label(src[p], style.max_label_chars));
+  return out;
+}
+
+std::vector<std::string> key_token_display(const AttentionData& d, const VisualizeOptions& o,
+                                           const std::vector<int64_t>& positions, const Style& style) {
+  std::vector<std::string> out;
+  const auto& src = o.raw_tokens ? d.key_tokens : d.key_token_labels;
   for (int64_t p : positions) out.push_back(display_label(src[p], style.max_label_chars));
   return out;
 }

@@ -17,6 +17,14 @@ double value_max(const Matrix& m) {
   return v > 0 ? v : 1.0;
 }
 
+/// " · cross-attention" etc. for the members of an encoder-decoder; "" for plain `attention`.
+std::string kind_caption(const AttentionData& d) {
+  if (d.kind == format::kEncoderAttention) return " \u00B7 encoder";
+  if (d.kind == format::kDecoderAttention) return " \u00B7 decoder";
+  if (d.kind == format::kCrossAttention) return " \u00B7 cross-attention";
+  return "";
+}
+
 }  // namespace
 
 /// Draws token labels along the left and bottom of a matrix; returns nothing, sizes come from
@@ -65,20 +73,22 @@ Figure heatmap_figure(const FigureRequest& req) {
   const Style& style = *req.style;
   const VisualizeOptions& o = *req.options;
   const auto vis = visible_tokens(d, o.hide_special);
-  const std::vector<int64_t> cols = visible_key_columns(d, vis);
+  const std::vector<int64_t> cols = visible_key_columns(d, vis, o.hide_special);
   Matrix m = restrict_matrix(d, mean_matrix(d, req.layers, req.heads), vis, cols);
   const auto labels = token_display(d, o, vis, style);
-  const auto xlabels = token_display(d, o, cols, style);
+  const auto xlabels = key_token_display(d, o, cols, style);  // cross-attention: the encoder's tokens
   const Colormap& cmap = Colormap::get(o.colormap.empty() ? style.colormap : o.colormap);
   const double vmin = o.vmin.value_or(0.0);
   const double vmax = o.vmax.value_or(value_max(m));
   ATLAS_CHECK(vmax > vmin, InputError, "colour scale is empty: vmin {} >= vmax {}", vmin, vmax);
 
   const std::string title = !o.title.empty() ? o.title
-      : fmt::format("{} \u00B7 {} \u00B7 {}", model_label(d), req.layers.describe(d.layers, "layer"),
+      : fmt::format("{}{} \u00B7 {} \u00B7 {}", model_label(d), kind_caption(d), req.layers.describe(d.layers, "layer"),
                     req.heads.describe(d.heads, "head"));
   const std::string subtitle = text_excerpt(d);
   const std::string cbar_label = "attention weight";
+  const std::string key_axis = d.keys_differ() ? "encoder key (attended to)" : "key (attended to)";
+  const std::string query_axis = d.keys_differ() ? "decoder query (attending)" : "query (attending)";
 
   const double W = req.width > 0 ? req.width : style.width * 72;
   const double th = title_height(style, title, subtitle);
@@ -119,9 +129,9 @@ Figure heatmap_figure(const FigureRequest& req) {
     draw_matrix(cr, style, m, x0, y0, cell, cell, ms);
     draw_token_axes(cr, style, labels, {}, x0, y0, cell, cell, axes);
     draw_token_axes(cr, style, {}, xlabels, x0, y0 + plot_h + 3, cell, cell, axes);
-    draw_text(cr, style, "key (attended to)", style.label_size, x0 + plot_w / 2, y0 + plot_h + axes.x_height + 1,
+    draw_text(cr, style, key_axis, style.label_size, x0 + plot_w / 2, y0 + plot_h + axes.x_height + 1,
               0.5, 0, style.foreground);
-    draw_text(cr, style, "query (attending)", style.label_size, x0 - axes.y_width - 2, y0 + plot_h / 2, 0.5, 1,
+    draw_text(cr, style, query_axis, style.label_size, x0 - axes.y_width - 2, y0 + plot_h / 2, 0.5, 1,
               style.foreground, 90);
     draw_colorbar(cr, style, cmap, x0 + plot_w + 10, y0, plot_h, vmin, vmax, cbar_label);
   };

@@ -127,7 +127,15 @@ std::vector<fs::path> visualize(const VisualizeOptions& o) {
   if (!o.colormap.empty()) Colormap::get(o.colormap);
 
   std::vector<AttentionData> data;
-  for (const auto& in : o.inputs) data.push_back(load_attention(in));
+  const auto& ak = o.attention_kind;
+  ATLAS_CHECK(ak.empty() || ak == "encoder" || ak == "decoder" || ak == "cross" || ak == format::kSelfAttention ||
+                  ak == format::kEncoderAttention || ak == format::kDecoderAttention || ak == format::kCrossAttention,
+              InputError, "unknown --kind '{}' (expected encoder, decoder or cross)", ak);
+  for (const auto& in : o.inputs) data.push_back(load_attention(in.string(), ak));
+  for (const auto& d : data)
+    ATLAS_CHECK(!d.keys_differ() || o.kind == "heatmap", InputError,
+                "visualize {}: cross-attention is not square (decoder queries x encoder keys); draw it as a heatmap",
+                o.kind);
 
   const std::string out_str = o.output.string();
   const bool to_dir = (!out_str.empty() && out_str.back() == '/') || fs::is_directory(o.output);

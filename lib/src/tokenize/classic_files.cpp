@@ -31,7 +31,8 @@ void add_specials(PipelineParts& parts, const ClassicConfig& cfg, const Vocab& v
     t.content = content;
     t.id = it->second;
     // RobertaTokenizer's <mask> swallows the space before it.
-    t.lstrip = cfg.tokenizer_class == "RobertaTokenizer" && content == cfg.token("mask_token");
+    t.lstrip = (cfg.tokenizer_class == "RobertaTokenizer" || cfg.tokenizer_class == "BartTokenizer") &&
+               content == cfg.token("mask_token");
     parts.added.add(t, nullptr);
   }
 }
@@ -83,7 +84,8 @@ std::unique_ptr<Tokenizer> load_byte_level_bpe_files(const std::filesystem::path
   } else {
     parts.pre_tokenizer = make_byte_level(add_prefix_space, true);
   }
-  if (cfg.tokenizer_class.rfind("RobertaTokenizer", 0) == 0) {
+  // BartTokenizer is RobertaTokenizer's template (<s> A </s>, pairs <s> A </s></s> B </s>).
+  if (cfg.tokenizer_class.rfind("RobertaTokenizer", 0) == 0 || cfg.tokenizer_class.rfind("BartTokenizer", 0) == 0) {
     parts.post_processor = make_roberta_processing(special_piece(vocab, cfg.token("cls_token", "<s>"), dir),
                                                    special_piece(vocab, cfg.token("sep_token", "</s>"), dir), true,
                                                    add_prefix_space);

@@ -35,6 +35,11 @@ struct ExtractOptions : RunOptions {
   std::optional<std::string> text;               // exactly one of text / ids
   std::optional<std::vector<int64_t>> ids;
   std::optional<std::string> text_pair;          // second segment (BERT-style sentence pairs)
+  // Encoder-decoders (T5, BART): the decoder input, at most one of the two. Text is tokenized
+  // without special tokens after decoder_start_token_id; ids are taken verbatim. Neither: the
+  // decoder input is [decoder_start_token_id] (config.json).
+  std::optional<std::string> decoder_text;
+  std::optional<std::vector<int64_t>> decoder_ids;
   std::filesystem::path output;
 };
 
@@ -53,6 +58,7 @@ struct ExtractSummary {
   std::vector<int64_t> layers;                   // stored
   std::vector<int64_t> heads;
   std::vector<std::string> token_labels;
+  std::vector<std::string> decoder_token_labels; // encoder-decoders: the decoder input
   std::vector<AttentionLink> top_links;          // strongest links between distinct, non-special,
                                                  // unmasked tokens
   double seconds_load = 0;

@@ -18,6 +18,9 @@ namespace atlas::format {
 /// Attention kinds are named members: `attention` (self-attention of decoder-only and encoder-only
 /// models); encoder-decoders add `encoder_attention`, `decoder_attention`, `cross_attention`.
 inline constexpr const char* kSelfAttention = "attention";
+inline constexpr const char* kEncoderAttention = "encoder_attention";  ///< [L_enc, H, S, S]
+inline constexpr const char* kDecoderAttention = "decoder_attention";  ///< [L_dec, H, T, T]
+inline constexpr const char* kCrossAttention = "cross_attention";      ///< [L_dec, H, T, S]
 
 /// Everything a document stores besides its attention matrices.
 struct TokenArrays {
@@ -75,7 +78,9 @@ class DocumentWriter {
 
   AttentionStream begin_attention(const std::string& kind, const AttentionShape& shape);
   void write_selection(const std::vector<int64_t>& layers, const std::vector<int64_t>& heads);
-  void write_tokens(const TokenArrays& tokens);
+  /// `name_prefix` "decoder_" writes an encoder-decoder's decoder input as decoder_input_ids,
+  /// decoder_tokens, decoder_token_labels, decoder_offsets, decoder_special.
+  void write_tokens(const TokenArrays& tokens, const std::string& name_prefix = "");
   void write_array(const std::string& name, const io::NdArray& array);
   void write_meta(const AttentionMeta& meta);
 
@@ -103,6 +108,11 @@ struct AttentionData {
   std::vector<std::string> token_labels;    ///< readable labels (falls back to tokens)
   std::vector<std::array<int64_t, 2>> offsets;  ///< [start, end) in code points; empty if absent
   std::vector<uint8_t> special;             ///< 1 for template tokens; all 0 if absent
+  /// Tokens of the key axis: the query tokens for self-attention; for `cross_attention` the
+  /// encoder's tokens (the query axis, `tokens` above, then holds the decoder's).
+  std::vector<std::string> key_tokens, key_token_labels;
+  std::vector<uint8_t> key_special;
+  bool keys_differ() const { return kind == kCrossAttention; }
   int64_t topk = 0;                         ///< >0: the file stored only the k largest per row
   std::optional<AttentionMeta> meta;
   // From `meta` (empty when absent), for figure captions.
@@ -127,7 +137,10 @@ struct AttentionData {
 };
 
 /// Reads a document: `spec` is an attention NPZ, or `STORE:DOC` (a store folder and a document id),
-/// or a store folder holding exactly one document. FormatError / InputError naming the file, the
+/// or a store folder holding exactly one document. `kind` is a member name (`attention`,
+/// `encoder_attention`, `decoder_attention`, `cross_attention`), a short name (`encoder`, `decoder`,
+/// `cross`), or "" for the default: `attention`, else `encoder_attention`. The decoder and cross
+/// kinds read their query tokens from `decoder_tokens`, ... and their layers from `decoder_layers`. FormatError / InputError naming the file, the
 /// document and the array when members are missing or shapes disagree.
 AttentionData load_attention(const std::string& spec, const std::string& kind = kSelfAttention);
 /// Reads the document whose members start with `prefix` from an open NPZ; `source` names it.

@@ -13,6 +13,17 @@
 
 namespace atlas::models {
 
+/// One transformer stack of a model. Decoder-only and encoder-only models have one (named "model");
+/// encoder-decoders have "encoder" and "decoder", and the decoder's layers also cross-attend.
+struct StackInfo {
+  std::string name;              // "model", "encoder" or "decoder"
+  int64_t num_layers = 0;
+  int64_t num_heads = 0;         // query heads of its self-attention (and of its cross-attention)
+  int64_t num_kv_heads = 0;
+  bool causal = false;
+  bool cross_attention = false;  // true for the decoder of an encoder-decoder
+};
+
 struct ModelInfo {
   std::string model_type;        // config.json "model_type": "gpt2", "bert", "llama", ...
   std::string model_class;       // config.json architectures[0], e.g. "LlamaForCausalLM"
@@ -25,20 +36,50 @@ struct ModelInfo {
   bool causal = false;
   int64_t pad_token_id = -1;     // -1 when the config has none
   bool has_lm_head = true;       // false for a bare base model (e.g. BertModel): no logits
+  // Encoder-decoders (T5, BART): the top-level layer/head fields above describe the encoder,
+  // `stacks` holds {encoder, decoder}. Empty for single-stack models: use model_stacks().
+  bool is_encoder_decoder = false;
+  int64_t decoder_start_token_id = -1;  // config.json; the decoder input starts with it
+  std::vector<StackInfo> stacks;
   std::string checkpoint_format;                        // "safetensors" or "pytorch_bin"
   std::vector<std::filesystem::path> checkpoint_files;  // for provenance (io::checkpoint_hash)
 };
 
+/// The stacks of `info`: `info.stacks`, or for a single-stack model one "model" stack made of the
+/// top-level fields.
+inline std::vector<StackInfo> model_stacks(const ModelInfo& info) {
+  if (!info.stacks.empty()) return info.stacks;
+  return {StackInfo{"model", info.num_layers, info.num_heads, info.num_kv_heads, info.causal, false}};
+}
+
+/// Inputs of every kind of transformer. Encoder-only and decoder-only models read input_ids,
+/// attention_mask and token_type_ids; encoder-decoders read input_ids / attention_mask as the
+/// encoder input and decoder_input_ids / decoder_attention_mask as the decoder input (when
+/// decoder_input_ids is undefined the decoder input is [decoder_start_token_id] for each row).
 struct Inputs {
-  at::Tensor input_ids;          // [B,T] int64
-  at::Tensor attention_mask;     // [B,T] int64 (1 = real token); undefined means all ones
-  at::Tensor token_type_ids;     // [B,T] int64; undefined means zeros
+  at::Tensor input_ids;               // [B,T] int64 (encoder-decoders: [B,S] encoder input)
+  at::Tensor attention_mask;          // [B,T] int64 (1 = real token); undefined means all ones
+  at::Tensor token_type_ids;          // [B,T] int64; undefined means zeros
+  at::Tensor decoder_input_ids;       // [B,T_dec] int64, encoder-decoders only
+  at::Tensor decoder_attention_mask;  // [B,T_dec] int64; undefined means all ones
 };
 
+/// Tap names for attention, keyed by attention kind; every one is the softmax output (eager
+/// attention, before dropout) of layer l of its stack.
+inline constexpr const char* kAttnProbs = "attn_probs";                 // [B,H,T,T] single-stack models
+inline constexpr const char* kEncoderAttnProbs = "encoder_attn_probs";  // [B,H,S_enc,S_enc]
+inline constexpr const char* kDecoderAttnProbs = "decoder_attn_probs";  // [B,H,T_dec,T_dec] (causal)
+inline constexpr const char* kCrossAttnProbs = "cross_attn_probs";      // [B,H,T_dec,S_enc]
+
 /// Receives named intermediates. Names:
-///   "attn_probs" layer l  [B,H,T,T] softmax output (eager attention, before dropout)
+///   "attn_probs" layer l  [B,H,T,T] self-attention of a decoder-only or encoder-only model
+///   "encoder_attn_probs" layer l  [B,H,T,T] encoder self-attention of an encoder-decoder (T = S_enc)
+///   "decoder_attn_probs" layer l  [B,H,T_dec,T_dec] decoder self-attention (causal)
+///   "cross_attn_probs"   layer l  [B,H,T_dec,S_enc] decoder-to-encoder cross-attention
 ///   "hidden"     layer i  [B,T,D] input of layer i; i = num_layers is the final output (after the
 ///                         final norm for pre-LN models), as transformers' output_hidden_states
+///   "encoder_hidden" / "decoder_hidden" layer i  the same for each stack of an encoder-decoder
+///                         ([B,S_enc,D] / [B,T_dec,D])
 class Taps {
  public:
   virtual ~Taps() = default;
@@ -58,8 +99,9 @@ class Model {
  public:
   virtual ~Model() = default;
   virtual const ModelInfo& info() const = 0;
-  /// Runs the model in inference mode. Returns logits [B,T,V] when `compute_logits`, else an
-  /// undefined tensor (the LM head is skipped).
+  /// Runs the model in inference mode. Returns logits [B,T,V] when `compute_logits` (encoder-
+  /// decoders: [B,T_dec,V], over the decoder positions), else an undefined tensor (the LM head is
+  /// skipped).
   virtual at::Tensor forward(const Inputs& inputs, Taps& taps, bool compute_logits) = 0;
 };
 

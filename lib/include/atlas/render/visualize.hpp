@@ -19,6 +19,7 @@ struct VisualizeOptions {
   std::string kind;                               ///< heatmap|grid|flow|flowgraph|contrast|profile
   std::vector<std::filesystem::path> inputs;      ///< contrast takes exactly two
   std::filesystem::path output;                   ///< a file, or a directory ("dir/") for batches
+  std::string attention_kind;  ///< member drawn: "" (attention, else encoder_attention), encoder, decoder, cross
   std::string layer;        ///< model layer index, list ("0,2", "1-3"), or "mean"; "" = kind default
   std::string head;         ///< same for heads
   std::string layer_b;      ///< contrast: B's layers when they differ from A's ("" = the same model layers)
