@@ -89,13 +89,10 @@ class Bart final : public Model {
   Bart(ModelContext& ctx) : config_(BartConfig::from_hf_json(ctx.config())) {
     const BartConfig& c = config_;
     Layout layout = resolve_layout(ctx, "BartForConditionalGeneration", "BartModel", "model.");
-    info_ = base_info(ctx, layout);
-    info_.num_layers = c.encoder_layers;
-    info_.num_heads = info_.num_kv_heads = c.encoder_attention_heads;
-    info_.hidden_size = c.d_model;
-    info_.vocab_size = c.vocab_size;
-    info_.max_positions = c.max_position_embeddings;
-    info_.causal = false;
+    // The top-level fields describe the encoder; `stacks` both.
+    info_ = model_info(ctx, layout,
+                       {c.encoder_layers, c.encoder_attention_heads, 0, c.d_model, c.vocab_size,
+                        c.max_position_embeddings, false});
     info_.is_encoder_decoder = true;
     info_.decoder_start_token_id = c.decoder_start_token_id;
     info_.stacks = {

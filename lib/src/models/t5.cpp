@@ -116,13 +116,8 @@ class T5 final : public Model {
     const T5Config& c = config_;
     // T5 keys carry no prefix: "shared.weight", "encoder.block.0...", "lm_head.weight".
     Layout layout = resolve_layout(ctx, head_class, base_class, "");
-    info_ = base_info(ctx, layout);
-    info_.num_layers = c.num_layers;
-    info_.num_heads = info_.num_kv_heads = c.num_heads;
-    info_.hidden_size = c.d_model;
-    info_.vocab_size = c.vocab_size;
-    info_.max_positions = 0;  // relative positions
-    info_.causal = false;
+    // The top-level fields describe the encoder; `stacks` both. Relative positions: no limit.
+    info_ = model_info(ctx, layout, {c.num_layers, c.num_heads, 0, c.d_model, c.vocab_size, 0, false});
     info_.is_encoder_decoder = true;
     info_.decoder_start_token_id = c.decoder_start_token_id;
     info_.stacks = {StackInfo{"encoder", c.num_layers, c.num_heads, c.num_heads, false, false},
