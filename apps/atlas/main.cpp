@@ -2,13 +2,63 @@
 // Options struct and calls the library. Errors are caught once here and mapped to exit codes.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cstdio>
 #include <exception>
+#include <string>
+#include <vector>
 
 #include "atlas/core/error.hpp"
 #include "atlas/core/version.hpp"
 #include "commands.hpp"
+
+namespace {
+
+// The subcommand the parse reached (the deepest one parsed), or the top-level app.
+const CLI::App* parsed_command(const CLI::App& app) {
+  for (const CLI::App* sub : app.get_subcommands()) return parsed_command(*sub);
+  return &app;
+}
+
+std::string command_name(const CLI::App& cmd) {
+  std::string name;
+  for (const CLI::App* a = &cmd; a != nullptr && a->get_parent() != nullptr; a = a->get_parent())
+    name = a->get_name() + (name.empty() ? "" : " " + name);
+  return name.empty() ? "atlas" : "atlas " + name;
+}
+
+std::string valid_options(const CLI::App& cmd) {
+  std::vector<std::string> names;
+  for (const CLI::Option* opt : cmd.get_options()) {
+    if (opt->nonpositional()) names.push_back(opt->get_name(false, true).substr(0, opt->get_name(false, true).find(',')));
+  }
+  return fmt::format("{}", fmt::join(names, ", "));
+}
+
+// CLI11's messages ("The following arguments were not expected: serve") name neither the command
+// nor the choices; say both.
+std::string usage_message(const CLI::App& app, const CLI::ParseError& e) {
+  const CLI::App& cmd = *parsed_command(app);
+  const std::string name = command_name(cmd);
+  const std::string help = fmt::format("run '{} --help' for usage", name);
+  if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr) {
+    std::vector<std::string> extras = cmd.remaining();
+    std::string first = extras.empty() ? std::string() : extras.front();
+    if (&cmd == &app && !first.empty() && first[0] != '-') {
+      std::vector<std::string> subs;
+      for (const CLI::App* sub : app.get_subcommands({})) subs.push_back(sub->get_name());
+      return fmt::format("unknown command '{}' (choose from: {}); {}", first, fmt::join(subs, ", "), help);
+    }
+    if (!first.empty() && first[0] == '-')
+      return fmt::format("{}: unknown option '{}' (valid options: {}); {}", name, first, valid_options(cmd),
+                         help);
+    return fmt::format("{}: unexpected argument '{}'; {}", name, first, help);
+  }
+  return fmt::format("{}: {}; {}", name, e.what(), help);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -28,9 +78,11 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    // --help prints and exits 0; every other parse problem is a usage error: exit code 2.
-    const int code = app.exit(e);
-    return code == 0 ? 0 : 2;
+    // --help / --version print and exit 0; every other parse problem is a usage error: exit code 2,
+    // worded like every other atlas error, with the valid choices.
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
+    fmt::print(stderr, "atlas: error: {}\n", usage_message(app, e));
+    return 2;
   }
   if (show_version) {
     fmt::print("atlas {} (git {})\n", atlas::version(), atlas::git_revision());
