@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <cctype>
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -21,41 +22,47 @@ const CLI::App* parsed_command(const CLI::App& app) {
   return &app;
 }
 
+// "extract", "visualize", or "" for the top level: prefixed to the message after "atlas: error: ".
 std::string command_name(const CLI::App& cmd) {
   std::string name;
   for (const CLI::App* a = &cmd; a != nullptr && a->get_parent() != nullptr; a = a->get_parent())
     name = a->get_name() + (name.empty() ? "" : " " + name);
-  return name.empty() ? "atlas" : "atlas " + name;
+  return name;
 }
 
 std::string valid_options(const CLI::App& cmd) {
   std::vector<std::string> names;
   for (const CLI::Option* opt : cmd.get_options()) {
-    if (opt->nonpositional()) names.push_back(opt->get_name(false, true).substr(0, opt->get_name(false, true).find(',')));
+    if (!opt->nonpositional()) continue;
+    names.push_back(!opt->get_lnames().empty() ? "--" + opt->get_lnames().front() : "-" + opt->get_snames().front());
   }
   return fmt::format("{}", fmt::join(names, ", "));
 }
 
 // CLI11's messages ("The following arguments were not expected: serve") name neither the command
-// nor the choices; say both.
+// nor the choices; say both. An unknown option wins over a missing required one (CLI11 checks
+// requirements first), since it is usually the cause.
 std::string usage_message(const CLI::App& app, const CLI::ParseError& e) {
   const CLI::App& cmd = *parsed_command(app);
   const std::string name = command_name(cmd);
-  const std::string help = fmt::format("run '{} --help' for usage", name);
-  if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr) {
-    std::vector<std::string> extras = cmd.remaining();
-    std::string first = extras.empty() ? std::string() : extras.front();
-    if (&cmd == &app && !first.empty() && first[0] != '-') {
+  const std::string prefix = name.empty() ? "" : name + ": ";
+  const std::string help = fmt::format("run 'atlas {}--help' for usage", name.empty() ? "" : name + " ");
+  const std::vector<std::string> extras = cmd.remaining();
+  for (const std::string& x : extras) {
+    if (x.size() > 1 && x[0] == '-' && !std::isdigit(static_cast<unsigned char>(x[1])))
+      return fmt::format("{}unknown option '{}' (valid options: {}); {}", prefix, x.substr(0, x.find('=')),
+                         valid_options(cmd), help);
+  }
+  if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr && !extras.empty()) {
+    if (&cmd == &app) {
       std::vector<std::string> subs;
       for (const CLI::App* sub : app.get_subcommands({})) subs.push_back(sub->get_name());
-      return fmt::format("unknown command '{}' (choose from: {}); {}", first, fmt::join(subs, ", "), help);
-    }
-    if (!first.empty() && first[0] == '-')
-      return fmt::format("{}: unknown option '{}' (valid options: {}); {}", name, first, valid_options(cmd),
+      return fmt::format("unknown command '{}' (choose from: {}); {}", extras.front(), fmt::join(subs, ", "),
                          help);
-    return fmt::format("{}: unexpected argument '{}'; {}", name, first, help);
+    }
+    return fmt::format("{}unexpected argument '{}'; {}", prefix, extras.front(), help);
   }
-  return fmt::format("{}: {}; {}", name, e.what(), help);
+  return fmt::format("{}{}; {}", prefix, e.what(), help);
 }
 
 }  // namespace

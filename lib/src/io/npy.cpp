@@ -634,7 +634,6 @@ NpyHeader parse_npy_header(const std::byte* bytes, size_t size, const std::strin
     } else if (key == "shape") {
       if (!p.eat('(')) p.fail("expected a shape tuple");
       while (!p.eat(')')) {
-        if (h.shape.size() >= kMaxNpyDims) p.fail("more than 64 dimensions");
         h.shape.push_back(p.integer());
         if (!p.eat(',')) {
           if (!p.eat(')')) p.fail("expected ',' or ')' in shape");

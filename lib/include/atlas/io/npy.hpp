@@ -3,7 +3,7 @@
 /// views a memory-mapped region (kept alive by a shared owner). C order only on write; read accepts
 /// Fortran-order files too (fortran_order: True; transposed into C order on read) and byte-string
 /// arrays (`|S<n>`, decoded as UTF-8 into a Unicode array). Object arrays (`|O`, pickles) are refused.
-/// Limits (docs/limits.md): header <= kMaxNpyHeaderBytes, <= kMaxNpyDims dimensions.
+/// Limits (docs/limits.md): header <= kMaxNpyHeaderBytes (which also bounds the number of dimensions).
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -91,8 +91,6 @@ class NdArray {
 /// Largest .npy header (the dict after the magic, version and length) a reader accepts. numpy's own
 /// reader refuses more than 10000 bytes by default.
 constexpr size_t kMaxNpyHeaderBytes = 1 << 20;
-/// Most dimensions a .npy shape may have (numpy 2's NPY_MAXDIMS).
-constexpr size_t kMaxNpyDims = 64;
 /// Longest string element (`U<n>` / `S<n>`) a reader accepts.
 constexpr size_t kMaxNpyStringChars = size_t{1} << 30;
 
