@@ -405,6 +405,7 @@ struct WriterCore {
       ATLAS_FAIL(IoError, "cannot rename '{}' to '{}': {}", tmp.string(), target.string(), ec.message());
     }
     closed = true;
+    remove_stale_temps(target);
   }
 };
 
