@@ -1,10 +1,12 @@
 #include "atlas/core/fs.hpp"
 
 #include <openssl/evp.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -42,6 +44,23 @@ fs::path temp_path_for(const fs::path& path) {
   return dir.empty() ? fs::path(name) : dir / name;
 }
 
+void remove_stale_temps(const fs::path& path) {
+  // ".NAME.tmp-PID-N" of a process that no longer runs (SIGKILL, power loss) will never be renamed.
+  const std::string prefix = "." + path.filename().string() + ".tmp-";
+  fs::path dir = path.parent_path();
+  if (dir.empty()) dir = ".";
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.compare(0, prefix.size(), prefix) != 0) continue;
+    const long pid = std::strtol(name.c_str() + prefix.size(), nullptr, 10);
+    if (pid > 0 && pid != ::getpid() && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+      std::error_code rm;
+      fs::remove(it->path(), rm);
+    }
+  }
+}
+
 void write_atomically(const fs::path& path, const std::function<void(const fs::path& tmp)>& write) {
   check_output_path(path);
   fs::path tmp = temp_path_for(path);
@@ -58,6 +77,7 @@ void write_atomically(const fs::path& path, const std::function<void(const fs::p
     fs::remove(tmp, ec);
     ATLAS_FAIL(IoError, "cannot rename '{}' to '{}': {}", tmp.string(), path.string(), ec.message());
   }
+  remove_stale_temps(path);
 }
 
 std::string sha256_file(const fs::path& path) {

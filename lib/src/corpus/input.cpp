@@ -1,3 +1,4 @@
+#include "atlas/core/json.hpp"
 #include "atlas/corpus/input.hpp"
 
 #include <fcntl.h>
@@ -251,9 +252,11 @@ class DocumentReader::Impl {
     if (bad != std::string::npos) return fail(d, "invalid UTF-8 at byte offset {}", bad);
     nlohmann::ordered_json j;
     try {
-      j = nlohmann::ordered_json::parse(line);
+      j = parse_json<nlohmann::ordered_json>(line, "manifest line");
     } catch (const nlohmann::json::parse_error& e) {
       return fail(d, "invalid JSON at {}", json_error_detail(e.what()));
+    } catch (const FormatError& e) {
+      return fail(d, "{}", e.what());
     }
     if (!j.is_object()) return fail(d, "expected a JSON object, got {}", j.type_name());
 

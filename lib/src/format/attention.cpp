@@ -1,3 +1,4 @@
+#include "atlas/core/json.hpp"
 #include "atlas/format/attention.hpp"
 
 #include <fmt/ranges.h>
@@ -255,7 +256,7 @@ AttentionData read_document(const io::NpzReader& npz, const std::string& prefix,
   }
 
   if (has("meta")) {
-    nlohmann::json j = nlohmann::json::parse(get("meta").to_string(), nullptr, false);
+    nlohmann::json j = atlas::parse_json(get("meta").to_string(), "'" + file + "' member 'meta'", false);
     ATLAS_CHECK(!j.is_discarded(), FormatError, "'{}': 'meta' is not valid JSON", file);
     d.meta = AttentionMeta::from_json(j, "'" + file + "'");
     const AttentionMeta& m = *d.meta;

@@ -1,3 +1,4 @@
+#include "atlas/core/json.hpp"
 #include "atlas/format/store.hpp"
 
 #include <fcntl.h>
@@ -36,7 +37,7 @@ int shard_index(const std::string& name) {
 }
 
 json read_json_file(const fs::path& path) {
-  json j = json::parse(read_file(path), nullptr, false);
+  json j = parse_json(read_file(path), "'" + path.string() + "'", false);
   ATLAS_CHECK(!j.is_discarded(), FormatError, "'{}' is not valid JSON", path.string());
   return j;
 }
@@ -72,8 +73,8 @@ std::vector<ManifestEntry> read_manifest(const fs::path& path, bool& torn, size_
     pos = nl + 1;
     valid_bytes = pos;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    json j = json::parse(line, nullptr, false);
     const std::string where = fmt::format("'{}' line {}", path.string(), line_no);
+    json j = parse_json(line, where, false);
     ATLAS_CHECK(!j.is_discarded(), FormatError, "{}: not valid JSON", where);
     out.push_back(ManifestEntry::from_json(j, where));
   }

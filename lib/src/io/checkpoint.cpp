@@ -1,4 +1,5 @@
 // Checkpoint discovery (single file, shards, .bin), the sharding cross-checks and the hash.
+#include "atlas/core/json.hpp"
 #include "atlas/io/checkpoint.hpp"
 
 #include <openssl/evp.h>
@@ -54,7 +55,7 @@ json read_index(const fs::path& index) {
   const std::string text = read_file(index);
   json j;
   try {
-    j = json::parse(text);
+    j = parse_json(text, "'" + index.string() + "'");
   } catch (const json::parse_error& e) {
     ATLAS_FAIL(CheckpointError, "'{}': invalid JSON at byte {}: {}", index.string(), e.byte, e.what());
   }

@@ -1,6 +1,7 @@
 // config.json of a Hugging Face model folder.
 #include <nlohmann/json.hpp>
 
+#include "atlas/core/json.hpp"
 #include "atlas/core/error.hpp"
 #include "atlas/core/fs.hpp"
 #include "atlas/io/checkpoint.hpp"
@@ -17,7 +18,7 @@ nlohmann::json read_config(const std::filesystem::path& model_dir) {
   const std::string text = read_file(file);
   nlohmann::json config;
   try {
-    config = nlohmann::json::parse(text);
+    config = parse_json(text, "'" + file.string() + "'");
   } catch (const nlohmann::json::parse_error& e) {
     ATLAS_FAIL(ConfigError, "'{}': invalid JSON at byte {}: {}", file.string(), e.byte, e.what());
   }

@@ -63,6 +63,12 @@ const char* kind_name(DType d) {
 }
 
 std::shared_ptr<void> allocate_zeroed(size_t nbytes) {
+  // An array larger than the machine's memory can only end in the OOM killer (the memset below
+  // touches every page), so it is an error up front.
+  static const uint64_t physical =
+      static_cast<uint64_t>(::sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  ATLAS_CHECK(nbytes <= physical, Error, "cannot allocate {} bytes for an array: this machine has {} bytes of memory",
+              nbytes, physical);
   // 64-byte aligned so SIMD code and typed views never see a misaligned owned buffer.
   size_t padded = (std::max<size_t>(nbytes, 1) + kArrayAlign - 1) / kArrayAlign * kArrayAlign;
   void* p = std::aligned_alloc(kArrayAlign, padded);
@@ -141,6 +147,11 @@ struct DictParser {
 
 void parse_descr(const std::string& descr, NpyHeader& h, const std::string& what) {
   ATLAS_CHECK(descr.size() >= 2, FormatError, "{}: unsupported dtype descr '{}'", what, descr);
+  // Object arrays hold pickles; unpickling a downloaded file could run code, so they stay refused.
+  ATLAS_CHECK(descr.find('O') == std::string::npos, FormatError,
+              "{}: object arrays (dtype '{}', pickled Python objects) are not supported: they could run code "
+              "when loaded; save numbers or strings (np.str_) instead",
+              what, descr);
   char order = descr[0];
   std::string body = descr.substr(1);
   if (order != '<' && order != '>' && order != '|' && order != '=') {
@@ -155,13 +166,18 @@ void parse_descr(const std::string& descr, NpyHeader& h, const std::string& what
   });
   ATLAS_CHECK(
       digits, FormatError,
-      "{}: unsupported dtype descr '{}' (supported: bool, int8-64, uint8-64, float16/32/64, unicode U)", what,
-      descr);
+      "{}: unsupported dtype descr '{}' (supported: bool, int8-64, uint8-64, float16/32/64, unicode U, bytes S)",
+      what, descr);
+  errno = 0;
   long size = std::strtol(size_str.c_str(), nullptr, 10);
+  ATLAS_CHECK(errno != ERANGE && static_cast<unsigned long>(size) <= kMaxNpyStringChars, FormatError,
+              "{}: dtype descr '{}': element size {} is too large (limit {})", what, descr, size_str,
+              kMaxNpyStringChars);
   auto bad = [&]() {
     ATLAS_FAIL(
         FormatError,
-        "{}: unsupported dtype descr '{}' (supported: bool, int8-64, uint8-64, float16/32/64, unicode U)",
+        "{}: unsupported dtype descr '{}' (supported: bool, int8-64, uint8-64, float16/32/64, unicode U, "
+        "bytes S)",
         what, descr);
   };
   switch (kind) {
@@ -208,10 +224,15 @@ void parse_descr(const std::string& descr, NpyHeader& h, const std::string& what
       h.dtype = DType::Unicode;
       h.unicode_chars = static_cast<size_t>(size);
       break;
+    case 'S':  // numpy bytes_ (what np.array([b'..']) and many older tools write): decoded as UTF-8
+      h.dtype = DType::Unicode;
+      h.unicode_chars = static_cast<size_t>(size);
+      h.byte_string = true;
+      break;
     default:
       bad();
   }
-  if (dtype_size(h.dtype, h.unicode_chars) <= 1) h.big_endian = false;
+  if (h.byte_string || h.stored_itemsize() <= 1) h.big_endian = false;
 }
 
 std::string descr_for(DType dtype, size_t unicode_chars) {
@@ -408,7 +429,10 @@ NdArray::NdArray(DType dtype, std::vector<int64_t> shape, size_t unicode_chars)
   ATLAS_CHECK(dtype == DType::Unicode || unicode_chars == 0, InputError,
               "unicode_chars={} given for non-unicode dtype {}", unicode_chars, kind_name(dtype));
   int64_t n = checked_numel(shape_, "NdArray");
-  auto buf = allocate_zeroed(static_cast<size_t>(n) * itemsize());
+  size_t bytes = 0;
+  ATLAS_CHECK(!__builtin_mul_overflow(static_cast<size_t>(n), itemsize(), &bytes), InputError,
+              "NdArray: shape {} of {}-byte elements overflows the byte count", shape_str(shape_), itemsize());
+  auto buf = allocate_zeroed(bytes);
   data_ = static_cast<const std::byte*>(buf.get());
   owner_ = std::move(buf);
   writable_ = true;
@@ -551,6 +575,19 @@ std::string NdArray::to_string() const {
 
 // ---- header ----
 
+size_t NpyHeader::stored_itemsize() const {
+  return byte_string ? unicode_chars : dtype_size(dtype, unicode_chars);
+}
+
+size_t NpyHeader::data_bytes(const std::string& what) const {
+  uint64_t n = static_cast<uint64_t>(checked_numel(shape, what)), bytes = 0;
+  ATLAS_CHECK(!__builtin_mul_overflow(n, static_cast<uint64_t>(stored_itemsize()), &bytes) &&
+                  bytes <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()),
+              FormatError, "{}: shape {} of {}-byte elements overflows the byte count", what, shape_str(shape),
+              stored_itemsize());
+  return static_cast<size_t>(bytes);
+}
+
 NpyHeader parse_npy_header(const std::byte* bytes, size_t size, const std::string& what) {
   ATLAS_CHECK(size >= 10 && std::memcmp(bytes, kMagic, kMagicLen) == 0, FormatError,
               "{}: not a .npy file (missing \\x93NUMPY magic)", what);
@@ -561,6 +598,9 @@ NpyHeader parse_npy_header(const std::byte* bytes, size_t size, const std::strin
   size_t prefix = major == 1 ? 10 : 12;
   ATLAS_CHECK(size >= prefix, FormatError, "{}: truncated .npy header", what);
   size_t hlen = major == 1 ? detail::load_u16(bytes + 8) : detail::load_u32(bytes + 8);
+  ATLAS_CHECK(hlen <= kMaxNpyHeaderBytes, FormatError,
+              "{}: .npy header of {} bytes is larger than the limit of {} bytes (docs/limits.md)", what, hlen,
+              kMaxNpyHeaderBytes);
   ATLAS_CHECK(size >= prefix + hlen, FormatError,
               "{}: truncated .npy header (header needs {} bytes, only {} available)", what, prefix + hlen,
               size);
@@ -611,11 +651,8 @@ NpyHeader parse_npy_header(const std::byte* bytes, size_t size, const std::strin
   }
   ATLAS_CHECK(have_descr && have_order && have_shape, FormatError,
               "{}: .npy header lacks descr, fortran_order or shape: {}", what, text.substr(0, 200));
-  ATLAS_CHECK(!fortran, FormatError,
-              "{}: array is stored in Fortran order (fortran_order: True), which is not supported; "
-              "save it with np.ascontiguousarray(a)",
-              what);
-  checked_numel(h.shape, what);
+  h.fortran_order = fortran && h.shape.size() > 1;  // 0-d and 1-d arrays read the same either way
+  h.data_bytes(what);  // shape product and byte count must fit before anyone sizes a buffer by them
   return h;
 }
 
@@ -663,17 +700,98 @@ void byteswap_elements(std::byte* data, size_t count, size_t width) {
 
 size_t dtype_alignment(DType dtype) { return dtype == DType::Unicode ? 4 : dtype_size(dtype); }
 
-NdArray array_from_bytes(const NpyHeader& h, const std::byte* data, std::shared_ptr<const void> owner) {
+namespace {
+
+// Fortran order stores the first index fastest: element (i0..ik) sits at i0 + d0*(i1 + d1*(...)).
+// Walks the C-order output with an odometer and gathers each element from there.
+void fortran_to_c(const std::byte* src, std::byte* dst, const std::vector<int64_t>& shape, size_t item) {
+  const size_t nd = shape.size();
+  std::vector<size_t> stride(nd);  // source stride of each axis, in elements
+  size_t n = 1;
+  for (size_t k = 0; k < nd; ++k) {
+    stride[k] = n;
+    n *= static_cast<size_t>(shape[k]);
+  }
+  if (n == 0) return;
+  std::vector<size_t> idx(nd, 0);
+  const size_t last = static_cast<size_t>(shape[nd - 1]), last_stride = stride[nd - 1];
+  size_t base = 0;  // source offset of idx with the last index at 0
+  for (size_t out = 0; out < n; out += last) {
+    for (size_t j = 0; j < last; ++j) std::memcpy(dst + (out + j) * item, src + (base + j * last_stride) * item, item);
+    for (size_t k = nd - 1; k-- > 0;) {  // advance the odometer over axes 0..nd-2
+      base += stride[k];
+      if (++idx[k] < static_cast<size_t>(shape[k])) break;
+      base -= stride[k] * idx[k];
+      idx[k] = 0;
+    }
+  }
+}
+
+// `|S<n>` elements: n bytes, trailing NULs stripped (as numpy does), decoded as UTF-8.
+NdArray decode_byte_strings(const NpyHeader& h, const std::byte* src, const std::string& what) {
+  const size_t width = h.unicode_chars;
+  const size_t n = static_cast<size_t>(checked_numel(h.shape, what));
+  auto element = [&](size_t i) {
+    std::string_view v(reinterpret_cast<const char*>(src) + i * width, width);
+    while (!v.empty() && v.back() == '\0') v.remove_suffix(1);
+    return v;
+  };
+  size_t chars = 1;
+  for (size_t i = 0; i < n; ++i) {
+    std::string_view v = element(i);
+    size_t bad = atlas::utf8::first_invalid(v);
+    ATLAS_CHECK(bad == std::string_view::npos, FormatError,
+                "{}: byte-string element {} is not valid UTF-8 (byte {} of it); decode it before saving or "
+                "save text as np.str_",
+                what, i, bad);
+    size_t count = 0;
+    for (char c : v) count += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+    chars = std::max(chars, count);
+  }
+  NdArray a(DType::Unicode, h.shape, chars);
+  std::byte* out = a.mutable_data();
+  for (size_t i = 0; i < n; ++i) {
+    std::u32string cps = atlas::utf8::decode(element(i));
+    std::memcpy(out + i * 4 * chars, cps.data(), 4 * cps.size());
+  }
+  return a;
+}
+
+}  // namespace
+
+NdArray array_from_bytes(const NpyHeader& h, const std::byte* data, std::shared_ptr<const void> owner,
+                         const std::string& what) {
   size_t align = dtype_alignment(h.dtype);
   bool aligned = align <= 1 || reinterpret_cast<uintptr_t>(data) % align == 0;
-  if (!h.big_endian && aligned && owner)
+  bool plain = !h.fortran_order && !h.byte_string;
+  if (plain && !h.big_endian && aligned && owner)
     return NdArray::view(h.dtype, h.shape, h.unicode_chars, data, std::move(owner));
-  NdArray a(h.dtype, h.shape, h.unicode_chars);
-  std::memcpy(a.mutable_data(), data, a.nbytes());
-  if (h.big_endian) {
-    size_t width = h.dtype == DType::Unicode ? 4 : a.itemsize();
-    byteswap_elements(a.mutable_data(), a.nbytes() / std::max<size_t>(width, 1), width);
+  if (plain) {
+    NdArray a(h.dtype, h.shape, h.unicode_chars);
+    std::memcpy(a.mutable_data(), data, a.nbytes());
+    if (h.big_endian) {
+      size_t width = h.dtype == DType::Unicode ? 4 : a.itemsize();
+      byteswap_elements(a.mutable_data(), a.nbytes() / std::max<size_t>(width, 1), width);
+    }
+    return a;
   }
+  const size_t item = h.stored_itemsize(), nbytes = h.data_bytes(what);
+  std::unique_ptr<std::byte[]> swapped;
+  if (h.big_endian) {
+    swapped.reset(new std::byte[std::max<size_t>(nbytes, 1)]);
+    std::memcpy(swapped.get(), data, nbytes);
+    size_t width = h.dtype == DType::Unicode ? 4 : item;
+    byteswap_elements(swapped.get(), nbytes / std::max<size_t>(width, 1), width);
+    data = swapped.get();
+  }
+  if (h.byte_string) {
+    if (!h.fortran_order) return decode_byte_strings(h, data, what);
+    std::unique_ptr<std::byte[]> c_order(new std::byte[std::max<size_t>(nbytes, 1)]);
+    fortran_to_c(data, c_order.get(), h.shape, item);
+    return decode_byte_strings(h, c_order.get(), what);
+  }
+  NdArray a(h.dtype, h.shape, h.unicode_chars);
+  fortran_to_c(data, a.mutable_data(), h.shape, item);
   return a;
 }
 
@@ -706,10 +824,10 @@ MappedFile::~MappedFile() {
 
 NdArray parse_npy(const std::byte* bytes, size_t size, const std::string& what) {
   NpyHeader h = parse_npy_header(bytes, size, what);
-  size_t nbytes = static_cast<size_t>(checked_numel(h.shape, what)) * dtype_size(h.dtype, h.unicode_chars);
+  size_t nbytes = h.data_bytes(what);
   ATLAS_CHECK(size - h.data_offset >= nbytes, FormatError,
               "{}: truncated .npy data (expected {} bytes, got {})", what, nbytes, size - h.data_offset);
-  return detail::array_from_bytes(h, bytes + h.data_offset, nullptr);
+  return detail::array_from_bytes(h, bytes + h.data_offset, nullptr, what);
 }
 
 std::string serialize_npy(const NdArray& array) { return serialize_npy(array, 0); }
@@ -737,12 +855,12 @@ NdArray read_npy(const std::filesystem::path& path) {
   auto map = std::make_shared<detail::MappedFile>(path);
   std::string what = "'" + path.string() + "'";
   NpyHeader h = parse_npy_header(map->data(), map->size(), what);
-  size_t nbytes = static_cast<size_t>(checked_numel(h.shape, what)) * dtype_size(h.dtype, h.unicode_chars);
+  size_t nbytes = h.data_bytes(what);
   ATLAS_CHECK(map->size() - h.data_offset >= nbytes, FormatError,
               "{}: truncated .npy data (expected {} bytes, got {})", what, nbytes,
               map->size() - h.data_offset);
   const std::byte* data = map->data() + h.data_offset;
-  return detail::array_from_bytes(h, data, std::shared_ptr<const void>(map, map.get()));
+  return detail::array_from_bytes(h, data, std::shared_ptr<const void>(map, map.get()), what);
 }
 
 }  // namespace atlas::io

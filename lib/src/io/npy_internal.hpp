@@ -33,9 +33,12 @@ void byteswap_elements(std::byte* data, size_t count, size_t width);
 /// Alignment an element of `dtype` needs for a zero-copy typed view.
 size_t dtype_alignment(DType dtype);
 
-/// NdArray over bytes in `bytes` (header already parsed): zero-copy view when the data is
-/// little-endian and suitably aligned, otherwise an owned, converted copy.
-NdArray array_from_bytes(const NpyHeader& header, const std::byte* data, std::shared_ptr<const void> owner);
+/// NdArray over bytes in `bytes` (header already parsed, header.data_bytes() of them available):
+/// zero-copy view when the data is little-endian, C-order, numeric or U and suitably aligned, otherwise
+/// an owned, converted copy (byte-swapped, transposed from Fortran order, `|S` decoded from UTF-8).
+/// `what` names the file / member in errors.
+NdArray array_from_bytes(const NpyHeader& header, const std::byte* data, std::shared_ptr<const void> owner,
+                         const std::string& what);
 
 inline uint16_t load_u16(const std::byte* p) {
   uint16_t v;

@@ -43,6 +43,10 @@ constexpr size_t kEnd64LocatorSize = 20;
 constexpr uint64_t kMax32 = 0xFFFFFFFFull;
 constexpr uint64_t kMax16 = 0xFFFFull;
 constexpr size_t kDataAlign = 64;
+// DEFLATE cannot expand data by more than 1032:1 (a 258-byte match per 2-bit code), so a member that
+// declares more is lying; the slack covers the block headers of tiny members.
+constexpr uint64_t kMaxDeflateRatio = 1032;
+constexpr uint64_t kDeflateSlack = 4096;
 // DOS date 1980-01-01 00:00: a fixed timestamp keeps archives byte-identical across runs.
 constexpr uint16_t kDosDate = (0 << 9) | (1 << 5) | 1;
 constexpr uint16_t kDosTime = 0;
@@ -61,6 +65,26 @@ uint32_t crc32_update(uint32_t crc, const void* data, size_t n) { return libdefl
 
 bool is_ascii(const std::string& s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+}
+
+// Member names become array keys (and, for whoever unzips the file, paths): refuse what no numpy
+// writer produces and what would escape a directory when extracted.
+void check_member_name(const std::string& file, const std::string& name) {
+  size_t bad = atlas::utf8::first_invalid(name);
+  ATLAS_CHECK(bad == std::string::npos, FormatError, "'{}': member name is not valid UTF-8 (byte {})", file,
+              bad);
+  ATLAS_CHECK(!name.empty() && name.find('\0') == std::string::npos, FormatError,
+              "'{}': member name is empty or holds a NUL byte", file);
+  bool traversal = name.front() == '/' || name.front() == '\\' || name.find('\\') != std::string::npos;
+  for (size_t start = 0; !traversal && start <= name.size();) {
+    size_t end = name.find('/', start);
+    if (end == std::string::npos) end = name.size();
+    traversal = name.compare(start, end - start, "..") == 0;
+    start = end + 1;
+  }
+  ATLAS_CHECK(!traversal, FormatError,
+              "'{}': member name '{}' is absolute or climbs out of the archive ('..'); refusing the file", file,
+              name);
 }
 
 struct CentralEntry {
@@ -381,6 +405,7 @@ struct WriterCore {
       ATLAS_FAIL(IoError, "cannot rename '{}' to '{}': {}", tmp.string(), target.string(), ec.message());
     }
     closed = true;
+    remove_stale_temps(target);
   }
 };
 
@@ -549,6 +574,9 @@ struct NpzReader::Impl {
     else if (got >= 12)
       need = 12 + load_u32(reinterpret_cast<const std::byte*>(buf.data()) + 8);
     if (got == 12 && need > 12) {
+      ATLAS_CHECK(need - 12 <= kMaxNpyHeaderBytes, FormatError,
+                  "{}: .npy header of {} bytes is larger than the limit of {} bytes (docs/limits.md)", what(e),
+                  need - 12, kMaxNpyHeaderBytes);
       ATLAS_CHECK(need <= e.uncompressed, FormatError, "{}: truncated .npy header", what(e));
       buf.resize(need);
       got += inflate_into(inf, e, reinterpret_cast<std::byte*>(buf.data()) + 12, need - 12);
@@ -595,6 +623,9 @@ NpzReader::NpzReader(const fs::path& path) : path_(path), impl_(std::make_unique
     cd_size = load_u64(base + e64 + 40);
     cd_offset = load_u64(base + e64 + 48);
   }
+  ATLAS_CHECK(count <= kMaxNpzMembers, FormatError,
+              "'{}' declares {} members, more than the limit of {} (docs/limits.md)", m.file, count,
+              kMaxNpzMembers);
   if (cd_offset > size || size - cd_offset < cd_size)
     ATLAS_FAIL(
         FormatError,
@@ -644,10 +675,20 @@ NpzReader::NpzReader(const fs::path& path) : path_(path), impl_(std::make_unique
     if (e.method == 0 && e.compressed != e.uncompressed)
       m.corrupt(fmt::format("stored member '{}' has compressed size {} != size {}", e.name, e.compressed,
                             e.uncompressed));
+    if (e.method == 8 && (e.compressed > UINT64_MAX / kMaxDeflateRatio ||
+                          e.uncompressed > e.compressed * kMaxDeflateRatio + kDeflateSlack))
+      ATLAS_FAIL(FormatError,
+                 "'{}': member '{}' declares {} bytes from {} compressed bytes, more than DEFLATE can produce "
+                 "(at most {}:1): corrupt file or zip bomb",
+                 m.file, e.name, e.uncompressed, e.compressed, kMaxDeflateRatio);
+    check_member_name(m.file, e.name);
     std::string key = e.name.size() > 4 && e.name.compare(e.name.size() - 4, 4, ".npy") == 0
                           ? e.name.substr(0, e.name.size() - 4)
                           : e.name;
-    if (m.by_key.emplace(key, m.entries.size()).second) m.keys.push_back(key);
+    // Two members of one name would let different readers see different arrays under one key.
+    ATLAS_CHECK(m.by_key.emplace(key, m.entries.size()).second, FormatError,
+                "'{}': member name '{}' occurs twice", m.file, e.name);
+    m.keys.push_back(key);
     m.entries.push_back(std::move(e));
     p += kCentralHeaderSize + name_len + extra_len + comment_len;
   }
@@ -681,35 +722,49 @@ NdArray NpzReader::get(const std::string& name) const {
     uint64_t at = m.data_offset(e);
     const std::byte* npy = m.map->data() + at;
     NpyHeader h = parse_npy_header(npy, e.uncompressed, what);
-    uint64_t nbytes = 1;
-    for (int64_t d : h.shape) nbytes *= static_cast<uint64_t>(d);
-    nbytes *= dtype_size(h.dtype, h.unicode_chars);
+    uint64_t nbytes = h.data_bytes(what);
     ATLAS_CHECK(e.uncompressed - h.data_offset == nbytes, FormatError,
                 "{}: member holds {} data bytes, header (shape and dtype) needs {}", what,
                 e.uncompressed - h.data_offset, nbytes);
-    return detail::array_from_bytes(h, npy + h.data_offset, std::shared_ptr<const void>(m.map, m.map.get()));
+    return detail::array_from_bytes(h, npy + h.data_offset, std::shared_ptr<const void>(m.map, m.map.get()),
+                                    what);
   }
   Impl::Inflater inf;
   std::string head;
   NpyHeader h = m.deflate_header(inf, e, head);
-  uint64_t nbytes = 1;
-  for (int64_t d : h.shape) nbytes *= static_cast<uint64_t>(d);
-  nbytes *= dtype_size(h.dtype, h.unicode_chars);
+  uint64_t nbytes = h.data_bytes(what);
   ATLAS_CHECK(e.uncompressed - h.data_offset == nbytes, FormatError,
               "{}: member holds {} data bytes, header (shape and dtype) needs {}", what,
               e.uncompressed - h.data_offset, nbytes);
-  NdArray a(h.dtype, h.shape, h.unicode_chars);
-  std::byte* out = a.mutable_data();
+  // Plain arrays inflate straight into the result; Fortran order and byte strings go through a raw
+  // buffer that array_from_bytes converts.
+  const bool plain = !h.fortran_order && !h.byte_string;
+  NdArray a;
+  std::unique_ptr<std::byte[]> raw;
+  std::byte* out;
+  if (plain) {
+    a = NdArray(h.dtype, h.shape, h.unicode_chars);
+    out = a.mutable_data();
+  } else {
+    raw.reset(new std::byte[std::max<uint64_t>(nbytes, 1)]);
+    out = raw.get();
+  }
   // The first read may have taken bytes past a short 1.0 header: they start the data.
   size_t early = head.size() > h.data_offset ? head.size() - h.data_offset : 0;
   early = std::min<size_t>(early, nbytes);
   std::memcpy(out, head.data() + h.data_offset, early);
   size_t got = early + m.inflate_into(inf, e, out + early, nbytes - early);
   ATLAS_CHECK(got == nbytes, FormatError, "{}: inflated {} data bytes, expected {}", what, got, nbytes);
+  // The output stops at the declared size; a stream that goes on is a zip bomb or a corrupt member.
+  std::byte extra[1];
+  ATLAS_CHECK(m.inflate_into(inf, e, extra, 1) == 0, FormatError,
+              "{}: DEFLATE data inflates to more than the declared {} bytes (corrupt file or zip bomb)", what,
+              e.uncompressed);
   uint32_t crc = crc32_update(0, head.data(), std::min<size_t>(head.size(), h.data_offset));
   crc = crc32_update(crc, out, nbytes);
   ATLAS_CHECK(crc == e.crc, FormatError,
               "{}: CRC-32 mismatch (stored {:08x}, computed {:08x}); the file is corrupt", what, e.crc, crc);
+  if (!plain) return detail::array_from_bytes(h, out, nullptr, what);
   if (h.big_endian) {
     size_t width = h.dtype == DType::Unicode ? 4 : a.itemsize();
     detail::byteswap_elements(out, nbytes / std::max<size_t>(width, 1), width);

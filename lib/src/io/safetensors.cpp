@@ -7,6 +7,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "atlas/core/json.hpp"
 #include "atlas/core/error.hpp"
 #include "atlas/io/checkpoint.hpp"
 #include "io/dtype_names.hpp"
@@ -16,6 +17,9 @@ namespace atlas::io {
 namespace {
 
 using nlohmann::json;
+
+// The Rust safetensors crate refuses headers over 100 MB (HeaderTooLarge); so do we.
+constexpr uint64_t kMaxSafetensorsHeader = 100'000'000;
 
 uint64_t read_le_u64(const std::byte* p) {
   uint64_t v = 0;
@@ -46,13 +50,17 @@ std::map<std::string, RawTensor> read_safetensors(const std::filesystem::path& f
               "'{}': safetensors header length {} runs past the end of the file (expected <= {} "
               "bytes after the 8-byte length, file is {} bytes): truncated or not a safetensors file",
               fname, header_len, size - 8, size);
+  ATLAS_CHECK(header_len <= kMaxSafetensorsHeader, CheckpointError,
+              "'{}': safetensors header of {} bytes is larger than the limit of {} bytes (the safetensors "
+              "library's own limit; docs/limits.md)",
+              fname, header_len, kMaxSafetensorsHeader);
   ATLAS_CHECK(header_len >= 2 && static_cast<char>(map->data()[8]) == '{', CheckpointError,
               "'{}': safetensors header must be a JSON object starting with '{{' (header length {})", fname,
               header_len);
   const char* hbegin = reinterpret_cast<const char*>(map->data() + 8);
   json header;
   try {
-    header = json::parse(hbegin, hbegin + header_len);
+    header = parse_json(std::string_view(hbegin, header_len), "'" + fname + "': safetensors header");
   } catch (const json::parse_error& e) {
     ATLAS_FAIL(CheckpointError, "'{}': safetensors header is not valid JSON at byte {} of the header: {}",
                fname, e.byte, e.what());

@@ -82,6 +82,16 @@ class Archive {
         zip_fopen_index(zip_, static_cast<zip_uint64_t>(idx), 0), zip_fclose);
     ATLAS_CHECK(f != nullptr, CheckpointError, "'{}': cannot open zip entry '{}': {}", file_, name,
                 zip_strerror(zip_));
+    // The declared size sizes the buffer, so it must be one the stored bytes can produce: equal for
+    // STORED, at most DEFLATE's 1032:1 for DEFLATE (a zip bomb declares far more).
+    ATLAS_CHECK((st.valid & ZIP_STAT_COMP_SIZE) && (st.valid & ZIP_STAT_COMP_METHOD) &&
+                    ((st.comp_method == ZIP_CM_STORE && st.size == st.comp_size) ||
+                     (st.comp_method == ZIP_CM_DEFLATE && st.comp_size <= UINT64_MAX / 1032 &&
+                      st.size <= st.comp_size * 1032 + 4096)),
+                CheckpointError,
+                "'{}': zip entry '{}' declares {} bytes from {} stored bytes (method {}): corrupt file or "
+                "zip bomb",
+                file_, name, st.size, st.comp_size, st.comp_method);
     std::string out(st.size, '\0');
     zip_uint64_t got = 0;
     while (got < st.size) {

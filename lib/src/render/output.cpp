@@ -5,6 +5,8 @@
 #include <cairo-svg.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -111,10 +113,13 @@ void write_figure(const fs::path& path, const Figure& figure, const Style& style
           cairo_surface_destroy(s);
           throw;
         }
+        errno = 0;
         cairo_status_t st = cairo_surface_write_to_png(s, tmp.c_str());
+        const int err = errno;  // cairo says only "error while writing"; stdio's errno says why (ENOSPC, EFBIG)
         cairo_surface_destroy(s);
-        ATLAS_CHECK(st == CAIRO_STATUS_SUCCESS, IoError, "cannot write '{}': {}", path.string(),
-                    cairo_status_to_string(st));
+        ATLAS_CHECK(st == CAIRO_STATUS_SUCCESS, IoError, "cannot write '{}': {}{}", path.string(),
+                    cairo_status_to_string(st),
+                    st == CAIRO_STATUS_WRITE_ERROR && err != 0 ? std::string(": ") + std::strerror(err) : "");
         break;
       }
       case Format::Svg: {

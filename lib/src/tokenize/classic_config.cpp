@@ -2,6 +2,7 @@
 
 #include <fstream>
 
+#include "atlas/core/json.hpp"
 #include "atlas/core/error.hpp"
 
 namespace atlas::tokenize::detail {
@@ -12,7 +13,7 @@ nlohmann::json read_json_if_present(const std::filesystem::path& path) {
   std::ifstream in(path);
   ATLAS_CHECK(in, IoError, "cannot open '{}'", path.string());
   try {
-    return nlohmann::json::parse(in);
+    return parse_json(in, "'" + path.string() + "'");
   } catch (const nlohmann::json::exception& e) {
     ATLAS_FAIL(FormatError, "'{}' is not valid JSON: {}", path.string(), e.what());
   }

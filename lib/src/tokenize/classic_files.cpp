@@ -5,6 +5,8 @@
 
 #include <fstream>
 
+#include "atlas/core/json.hpp"
+#include "atlas/core/utf8.hpp"
 #include "atlas/core/error.hpp"
 #include "tokenize/classic_config.hpp"
 #include "tokenize/pipeline.hpp"
@@ -47,7 +49,7 @@ std::unique_ptr<Tokenizer> load_byte_level_bpe_files(const std::filesystem::path
     std::ifstream in(path);
     ATLAS_CHECK(in, IoError, "cannot open '{}'", path.string());
     try {
-      const auto j = nlohmann::json::parse(in);  // kept alive: items() only views it
+      const auto j = parse_json(in, "'" + path.string() + "'");  // kept alive: items() only views it
       for (const auto& [token, id] : j.items()) vocab.emplace(token, id.get<int64_t>());
     } catch (const nlohmann::json::exception& e) {
       ATLAS_FAIL(FormatError, "'{}' is not a JSON object of token -> id: {}", path.string(), e.what());
@@ -64,6 +66,9 @@ std::unique_ptr<Tokenizer> load_byte_level_bpe_files(const std::filesystem::path
       ++line_no;
       if (!line.empty() && line.back() == '\r') line.pop_back();
       if (line.empty() || (line_no == 1 && line.rfind("#version", 0) == 0)) continue;
+      const size_t bad = utf8::first_invalid(line);
+      ATLAS_CHECK(bad == std::string::npos, FormatError, "'{}' line {}: not valid UTF-8 (byte {})", path.string(),
+                  line_no, bad);
       const size_t space = line.find(' ');
       ATLAS_CHECK(space != std::string::npos && space > 0, FormatError, "'{}' line {}: expected 'left right', got '{}'",
                   path.string(), line_no, line);
@@ -108,6 +113,9 @@ std::unique_ptr<Tokenizer> load_wordpiece_files(const std::filesystem::path& dir
     int64_t id = 0;
     while (std::getline(in, line)) {
       if (!line.empty() && line.back() == '\r') line.pop_back();
+      const size_t bad = utf8::first_invalid(line);
+      ATLAS_CHECK(bad == std::string::npos, FormatError, "'{}' line {}: not valid UTF-8 (byte {})", path.string(),
+                  id + 1, bad);
       vocab.emplace(line, id++);
     }
     ATLAS_CHECK(id > 0, FormatError, "'{}' is empty", path.string());

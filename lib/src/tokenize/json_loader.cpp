@@ -3,6 +3,7 @@
 
 #include <fstream>
 
+#include "atlas/core/json.hpp"
 #include "atlas/core/error.hpp"
 #include "tokenize/pipeline.hpp"
 
@@ -35,7 +36,7 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::filesystem::path& file
   ATLAS_CHECK(in, IoError, "cannot open '{}'", file.string());
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(in);
+    j = parse_json(in, "'" + file.string() + "'");
   } catch (const nlohmann::json::parse_error& e) {
     // One line: the parser's message may quote the file's bytes ("last read: ..."), newlines included.
     std::string why = e.what();

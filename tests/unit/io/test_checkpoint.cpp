@@ -368,6 +368,12 @@ TEST_CASE("the restricted unpickler rejects os.system and never runs it") {
        "allowed: collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "torch.FloatStorage"});
   expect_error<CheckpointError>([&] { Checkpoint::open_file(d / "evil_stack_global.bin"); },
                                 {(d / "evil_stack_global.bin").string(), "'posix.system' is not allowed"});
+  expect_error<CheckpointError>([&] { Checkpoint::open_file(d / "evil_builtins.bin"); },
+                                {(d / "evil_builtins.bin").string(), "'builtins.exec' is not allowed"});
+  expect_error<CheckpointError>([&] { Checkpoint::open_file(d / "evil_inst.bin"); },
+                                {(d / "evil_inst.bin").string(), "data.pkl"});
+  expect_error<CheckpointError>([&] { Checkpoint::open_file(d / "evil_newobj.bin"); },
+                                {(d / "evil_newobj.bin").string(), "'subprocess.Popen' is not allowed"});
   CHECK_FALSE(fs::exists(d / "pwned"));
 }
 

@@ -119,7 +119,7 @@ TEST_CASE("header layout: 64-byte aligned, numpy's dict text, automatic 2.0 for 
   CHECK_THROWS_AS(serialize_npy(a, 1), FormatError);
 }
 
-TEST_CASE("errors: fortran order, structured dtypes, unsupported dtypes, truncation, bad magic") {
+TEST_CASE("errors: structured dtypes, unsupported dtypes, truncation, bad magic") {
   auto dir = test::scratch_dir("npy_errors");
   auto py = run_python(dir, R"PY(
 import numpy as np, sys, os
@@ -140,13 +140,12 @@ for name, version in (('long_header.npy', (2, 0)), ('utf8_header.npy', (3, 0))):
   INFO(py.out);
   REQUIRE(py.rc == 0);
   auto path_of = [&](const char* name) { return dir / name; };
-  CHECK_THROWS_WITH_AS(read_npy(path_of("fortran.npy")), doctest::Contains("Fortran order"), FormatError);
-  CHECK_THROWS_WITH_AS(read_npy(path_of("fortran.npy")),
-                       doctest::Contains(path_of("fortran.npy").string().c_str()), FormatError);
+  // Fortran order and byte strings are read (test_hostile.cpp has the full cases).
+  CHECK(read_npy(path_of("fortran.npy")).to_double() == std::vector<double>{0, 1, 2, 3, 4, 5});
+  CHECK(read_npy(path_of("bytes.npy")).to_strings() == std::vector<std::string>{"ab"});
   CHECK_THROWS_WITH_AS(read_npy(path_of("complex.npy")), doctest::Contains("unsupported dtype descr '<c8'"),
                        FormatError);
   CHECK_THROWS_WITH_AS(read_npy(path_of("object.npy")), doctest::Contains("'|O'"), FormatError);
-  CHECK_THROWS_WITH_AS(read_npy(path_of("bytes.npy")), doctest::Contains("'|S2'"), FormatError);
   CHECK_THROWS_WITH_AS(read_npy(path_of("long_header.npy")), doctest::Contains("structured dtypes"),
                        FormatError);
   CHECK_THROWS_WITH_AS(read_npy(path_of("utf8_header.npy")), doctest::Contains("structured dtypes"),

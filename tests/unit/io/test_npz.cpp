@@ -271,7 +271,7 @@ TEST_CASE("writer: un-closed writer leaves nothing; duplicate names; missing dir
   CHECK(dir_entries(dir).size() == 1);
 }
 
-TEST_CASE("reader errors name the file: missing member, not a zip, truncated, corrupt, fortran order") {
+TEST_CASE("reader errors name the file: missing member, not a zip, truncated, corrupt; fortran order reads") {
   auto dir = test::scratch_dir("npz_errors");
   auto good = dir / "good.npz";
   {
@@ -319,8 +319,8 @@ np.savez(sys.argv[1], f=np.asfortranarray(np.arange(6.0).reshape(2, 3)), c=np.ar
   REQUIRE(py.rc == 0);
   NpzReader rf(dir / "fortran.npz");
   CHECK(rf.get("c").to_int64() == std::vector<int64_t>{0, 1, 2});
-  CHECK_THROWS_WITH_AS(rf.get("f"), doctest::Contains("Fortran order"), FormatError);
-  CHECK_THROWS_WITH_AS(rf.get("f"), doctest::Contains("member 'f.npy'"), FormatError);
+  CHECK(rf.get("f").shape() == std::vector<int64_t>{2, 3});  // read in C order (test_hostile.cpp)
+  CHECK(rf.get("f").to_double() == std::vector<double>{0, 1, 2, 3, 4, 5});
 }
 
 TEST_CASE("ZIP64: more than 65535 members") {
@@ -356,16 +356,15 @@ print('ok')
   fs::remove(file);
 }
 
-TEST_CASE("ZIP64: a streamed STORED member over 4 GiB, then a member past the 4 GiB offset") {
+TEST_CASE("ZIP64: a streamed STORED member over 4 GiB, then a member past the 4 GiB offset [slow]") {
   auto dir = test::scratch_dir("npz_zip64_big");
   auto file = dir / "big.npz";
-  // The case needs ~4.1 GiB of scratch disk; on a nearly full disk it reports and stops instead of
-  // failing for a reason that has nothing to do with the code under test.
+  // The case needs ~4.1 GiB of scratch disk; on a nearly full disk it reports itself skipped to CTest
+  // (its own test, unit_io_test_npz_slow) instead of failing for a reason unrelated to the code.
   const auto free_bytes = fs::space(dir).available;
-  if (free_bytes < (10ull << 30)) {
-    WARN_MESSAGE(false, "ZIP64 >4 GiB case not run: only " << (free_bytes >> 20) << " MiB free in " << dir);
-    return;
-  }
+  if (free_bytes < (10ull << 30))
+    test::skip("ZIP64 >4 GiB case needs 10 GiB free, only " + std::to_string(free_bytes >> 20) + " MiB in " +
+               dir.string());
   struct RemoveOnExit {  // 4 GiB must not stay behind in the build tree, even when a check fails
     fs::path path;
     ~RemoveOnExit() {

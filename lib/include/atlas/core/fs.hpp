@@ -19,6 +19,10 @@ void write_atomically(const std::filesystem::path& path,
 /// The temporary path write_atomically uses for `path` (same directory, unique, hidden).
 std::filesystem::path temp_path_for(const std::filesystem::path& path);
 
+/// Removes temporary files of `path` (".NAME.tmp-PID-N") left by a process that no longer runs;
+/// called after every successful write, so a crashed run leaves nothing behind for long.
+void remove_stale_temps(const std::filesystem::path& path);
+
 /// Checks that the directory that would hold `path` exists and is writable; InputError otherwise.
 void check_output_path(const std::filesystem::path& path);
 

@@ -1,7 +1,9 @@
 #pragma once
 /// NumPy .npy arrays: the element type every Atlas file is made of. An NdArray owns its bytes or
 /// views a memory-mapped region (kept alive by a shared owner). C order only on write; read accepts
-/// fortran_order=False files (fortran_order=True is rejected with a FormatError).
+/// Fortran-order files too (fortran_order: True; transposed into C order on read) and byte-string
+/// arrays (`|S<n>`, decoded as UTF-8 into a Unicode array). Object arrays (`|O`, pickles) are refused.
+/// Limits (docs/limits.md): header <= kMaxNpyHeaderBytes (which also bounds the number of dimensions).
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -86,13 +88,26 @@ class NdArray {
   bool writable_ = false;
 };
 
+/// Largest .npy header (the dict after the magic, version and length) a reader accepts. numpy's own
+/// reader refuses more than 10000 bytes by default.
+constexpr size_t kMaxNpyHeaderBytes = 1 << 20;
+/// Longest string element (`U<n>` / `S<n>`) a reader accepts.
+constexpr size_t kMaxNpyStringChars = size_t{1} << 30;
+
 /// Header of a .npy file: dtype, shape, and where the data starts.
 struct NpyHeader {
   DType dtype = DType::F32;
-  size_t unicode_chars = 0;
-  std::vector<int64_t> shape;
+  size_t unicode_chars = 0;     // Unicode: chars per element; byte strings: bytes per element
+  std::vector<int64_t> shape;   // logical shape (also for Fortran order)
   bool big_endian = false;      // data is converted to little-endian on read
+  bool fortran_order = false;   // data is transposed into C order on read
+  bool byte_string = false;     // `|S<n>`: dtype is Unicode, elements are decoded from UTF-8 on read
   size_t data_offset = 0;       // bytes from the start of the .npy to the first element
+
+  /// Bytes of one stored element (for byte strings: unicode_chars bytes, not 4 per char).
+  size_t stored_itemsize() const;
+  /// Bytes of stored data the header announces; FormatError naming `what` if that overflows.
+  size_t data_bytes(const std::string& what) const;
 };
 
 /// Parses the header at the start of `bytes` (versions 1.0, 2.0, 3.0). `what` names the source

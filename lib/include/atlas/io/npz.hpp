@@ -15,6 +15,9 @@ namespace atlas::io {
 
 enum class Compression { Stored, Deflate };
 
+/// Most members an archive may declare (docs/limits.md); the central directory is read in full.
+constexpr uint64_t kMaxNpzMembers = 1000000;
+
 class NpzWriter {
  public:
   /// Opens a temporary file next to `path`; nothing appears at `path` until close() succeeds.

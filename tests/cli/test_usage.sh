@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Usage errors keep the house style: one line "atlas: error: ..." that names the command and the
+# valid choices, exit code 2; every subcommand's --help exits 0.
+source "$(dirname "$0")/lib.sh"
+
+# expect_usage NAME PATTERN -- atlas args...
+expect_usage() {
+  local name=$1 pattern=$2
+  shift 3
+  local err rc lines
+  err=$("$ATLAS" "$@" 2>&1 >/dev/null); rc=$?
+  lines=$(printf '%s\n' "$err" | grep -c .)
+  if [ "$rc" -ne 2 ]; then fail "$name: exit code $rc, expected 2 (stderr: $err)"; return; fi
+  if [ "$lines" -ne 1 ]; then fail "$name: expected one line on stderr, got $lines: $err"; return; fi
+  if ! printf '%s' "$err" | grep -q '^atlas: error: '; then fail "$name: stderr does not start with 'atlas: error:': $err"; return; fi
+  if ! printf '%s' "$err" | grep -Eq -- "$pattern"; then fail "$name: stderr '$err' does not match /$pattern/"; return; fi
+  pass "$name"
+}
+
+expect_usage "unknown subcommand" "unknown command 'serve' \(choose from: extract, tokenize, visualize, process\)" -- serve
+expect_usage "unknown top-level option" "unknown option '--bogus' \(valid options: --help, --version\)" -- --bogus
+expect_usage "unknown option" "^atlas: error: extract: unknown option '--frobnicate' \(valid options: .*--model.*--text" -- \
+  extract --frobnicate --model m --text hi -o x.npz
+expect_usage "unknown option given with =" "unknown option '--nope'" -- visualize heatmap a.npz -o x.png --nope=3
+expect_usage "missing required option" "extract: --model is required; run 'atlas extract --help'" -- extract --text hi -o x.npz
+expect_usage "missing positional" "visualize: inputs is required" -- visualize heatmap
+expect_usage "bad --dtype value lists the choices" "extract: --dtype: float64 not in \{float32,float16\}" -- \
+  extract --model m --text hi -o x.npz --dtype float64
+expect_usage "bad figure kind lists the choices" "kind: pie not in \{heatmap,grid,flow,flowgraph,contrast,profile\}" -- \
+  visualize pie a.npz -o x.png
+expect_usage "bad number" "visualize: .*--dpi = lots" -- visualize heatmap a.npz -o x.png --dpi lots
+
+for args in "" "extract" "tokenize" "visualize" "process"; do
+  # shellcheck disable=SC2086
+  if out=$("$ATLAS" $args --help 2>&1) && printf '%s' "$out" | grep -q -i "usage"; then
+    pass "atlas $args --help exits 0"
+  else
+    fail "atlas $args --help: exit $? or no usage text"
+  fi
+done
+# The list above must cover every registered subcommand.
+subs=$("$ATLAS" --help | sed -n '/^Subcommands:/,$p' | awk 'NR > 1 && NF { print $1 }' | sort | paste -sd ' ')
+if [ "$subs" = "extract process tokenize visualize" ]; then pass "--help lists exactly the tested subcommands"; else fail "subcommands in --help: '$subs'"; fi
+"$ATLAS" --version >/dev/null && pass "--version exits 0" || fail "--version"
+finish
