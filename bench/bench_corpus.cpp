@@ -3,7 +3,9 @@
 //   A. bare forward: load_model() once, Model::forward with NullTaps, no logits, nothing kept;
 //   B. forward + a float16 copy of every attention map (what the engine's tap does before writing);
 //   C. run_corpus(): every layer and head, --dtype float16, into a fresh store (timed without the
-//      model load, which the bare side does not pay; seconds_model, seconds_load also printed).
+//      model load, which the bare side does not pay; seconds_model, seconds_load also printed);
+// and, for the --compute-dtype bfloat16 goal, A under CPU autocast to bfloat16. Kernel CPU time and
+// minor page faults of each side say how much of the time goes to fresh memory.
 // Issue target: C / A <= 1.25. OpenMP threads busy-wait and the machine is shared, so single runs
 // are noisy: medians over the rounds are what to quote.
 //
@@ -11,8 +13,10 @@
 //                --threads 2 --rounds 3 --id-limit 1000 --work /tmp/atlas-bench-corpus]
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <ATen/autocast_mode.h>
 #include <c10/core/InferenceMode.h>
 #include <fmt/format.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -33,6 +37,27 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+/// CPU time in the kernel and minor page faults so far (fresh memory: the kernel zeroes each page).
+struct Usage {
+  double sys_s = 0, faults = 0;
+  static Usage now() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return {static_cast<double>(u.ru_stime.tv_sec) + 1e-6 * static_cast<double>(u.ru_stime.tv_usec),
+            static_cast<double>(u.ru_minflt)};
+  }
+  Usage operator-(const Usage& o) const { return {sys_s - o.sys_s, faults - o.faults}; }
+};
+
+/// Runs f, returns its seconds and adds its kernel time and page faults to `u`.
+template <class F>
+double measured(std::vector<Usage>& u, F f) {
+  const Usage u0 = Usage::now();
+  const double s = f();
+  u.push_back(Usage::now() - u0);
+  return s;
+}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -139,6 +164,19 @@ int main(int argc, char** argv) {
     for (const auto& in : batches) (void)model->forward(in, taps, false);
     return seconds_since(t0);
   };
+  // The floor for --compute-dtype bfloat16: the same pass under CPU autocast, as the engine runs it.
+  auto bare_bf16 = [&] {
+    atlas::models::NullTaps none;
+    const at::ScalarType prev = at::autocast::get_autocast_cpu_dtype();   // 1.13 refuses kFloat here
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    at::autocast::set_cpu_enabled(true);
+    at::autocast::increment_nesting();
+    const double s = bare(none);
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+    at::autocast::set_cpu_enabled(false);
+    at::autocast::set_autocast_cpu_dtype(prev);
+    return s;
+  };
 
   atlas::extract::CorpusOptions o;
   o.model_dir = a.model;
@@ -160,21 +198,27 @@ int main(int argc, char** argv) {
     (void)bare(none);
   }
 
-  std::vector<double> t_bare, t_copy, t_corpus, t_corpus_model, t_corpus_load, ratio;
+  std::vector<double> t_bare, t_bf16, t_copy, t_corpus, t_corpus_model, t_corpus_load, ratio;
+  std::vector<Usage> u_bare, u_bf16, u_copy, u_corpus;
   double store_bytes = 0, copy_bytes = 0;
   fmt::print("\n  round   bare forward   + f16 copy   corpus (no load)   of it model   corpus / bare\n");
   for (int r = 0; r < a.rounds; ++r) {
     // Alternate which side goes first, so that neither always follows the other.
     auto run_bare = [&] {
       atlas::models::NullTaps none;
-      t_bare.push_back(bare(none));
+      t_bare.push_back(measured(u_bare, [&] { return bare(none); }));
       CopyTaps copy;
-      t_copy.push_back(bare(copy));
+      t_copy.push_back(measured(u_copy, [&] { return bare(copy); }));
       copy_bytes = copy.bytes_;
+      t_bf16.push_back(measured(u_bf16, bare_bf16));
     };
     auto run_corpus = [&] {
       fs::remove_all(store);   // a store that exists would be resumed, i.e. skipped
-      atlas::extract::CorpusSummary s = atlas::extract::run_corpus(o);
+      atlas::extract::CorpusSummary s;
+      (void)measured(u_corpus, [&] {
+        s = atlas::extract::run_corpus(o);
+        return 0.0;
+      });
       if (s.documents_ok != a.docs) {
         fmt::print(stderr, "bench_corpus: {} of {} documents written ({} failed{})\n", s.documents_ok, a.docs,
                    s.documents_failed, s.failures.empty() ? "" : ": " + s.failures[0].error);
@@ -197,16 +241,33 @@ int main(int argc, char** argv) {
     fmt::print("  {:>5}   {:>10.2f} s   {:>8.2f} s   {:>14.2f} s   {:>9.2f} s   {:>11.2f}x\n", r + 1, t_bare.back(),
                t_copy.back(), t_corpus.back(), t_corpus_model.back(), ratio.back());
   }
+  auto sys = [](const std::vector<Usage>& u) {
+    std::vector<double> v;
+    for (const Usage& x : u) v.push_back(x.sys_s);
+    return median(v);
+  };
+  auto faults = [](const std::vector<Usage>& u) {
+    std::vector<double> v;
+    for (const Usage& x : u) v.push_back(x.faults);
+    return median(v);
+  };
   const double tokens = static_cast<double>(a.docs * a.tokens);
   const double mb = median(t_bare), mc = median(t_copy), mx = median(t_corpus), mm = median(t_corpus_model);
   fmt::print("  median  {:>10.2f} s   {:>8.2f} s   {:>14.2f} s   {:>9.2f} s   {:>11.2f}x (median of per-round ratios)\n",
              mb, mc, mx, mm, median(ratio));
-  fmt::print("\n  bare forward            {:8.0f} tokens/s   (baseline)\n", tokens / mb);
-  fmt::print("  + f16 copy of attention {:8.0f} tokens/s   {:.2f}x bare   ({:.0f} MB converted)\n", tokens / mc,
-             mc / mb, copy_bytes / 1e6);
-  fmt::print("  corpus extraction       {:8.0f} tokens/s   {:.2f}x bare   (target <= 1.25x; store {:.0f} MB; "
-             "model load {:.2f} s more)\n",
-             tokens / mx, mx / mb, store_bytes / 1e6, median(t_corpus_load));
+  fmt::print("\n  side                     tokens/s   vs bare   kernel CPU   minor page faults\n");
+  fmt::print("  bare forward             {:8.0f}   (base)    {:7.2f} s   {:10.0f}\n", tokens / mb, sys(u_bare),
+             faults(u_bare));
+  fmt::print("  + f16 copy of attention  {:8.0f}   {:5.2f}x    {:7.2f} s   {:10.0f}   ({:.0f} MB converted)\n",
+             tokens / mc, mc / mb, sys(u_copy), faults(u_copy), copy_bytes / 1e6);
+  fmt::print("  bare forward, bfloat16   {:8.0f}   {:5.2f}x    {:7.2f} s   {:10.0f}   (autocast: the floor for "
+             "--compute-dtype bfloat16)\n",
+             tokens / median(t_bf16), median(t_bf16) / mb, sys(u_bf16), faults(u_bf16));
+  fmt::print("  corpus extraction        {:8.0f}   {:5.2f}x    {:7.2f} s   {:10.0f}   (with its model load)\n",
+             tokens / mx, mx / mb, sys(u_corpus), faults(u_corpus));
+  fmt::print("\n  corpus extraction vs bare forward: {:.2f}x (target <= 1.25x; median of rounds; store {:.0f} MB; "
+             "model load {:.2f} s not counted)\n",
+             mx / mb, store_bytes / 1e6, median(t_corpus_load));
   fmt::print("    of which: forward with taps {:.2f} s ({:.2f}x bare), the rest (store writing, manifest) {:.2f} s\n", mm,
              mm / mb, mx - mm);
   fs::remove_all(a.work);

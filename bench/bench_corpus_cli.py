@@ -34,7 +34,7 @@ GOAL = {"float32": 2.0, "bfloat16": 3.0}
 
 
 def run(argv, stdout_path):
-    """Runs argv to completion; returns (wall seconds, peak RSS bytes, exit status)."""
+    """Runs argv to completion; returns (wall seconds, peak RSS bytes, CPU seconds user + kernel)."""
     with open(stdout_path, "wb") as out:
         t0 = time.perf_counter()
         p = subprocess.Popen(argv, stdout=out, stderr=subprocess.PIPE)
@@ -44,7 +44,7 @@ def run(argv, stdout_path):
     p.returncode = os.waitstatus_to_exitcode(status)
     if p.returncode != 0:
         sys.exit(f"bench_corpus_cli: '{' '.join(argv)}' exited {p.returncode}:\n{err.decode(errors='replace')}")
-    return wall, usage.ru_maxrss * 1024  # Linux: kilobytes
+    return wall, usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime  # ru_maxrss: kilobytes on Linux
 
 
 def write_corpus(path, docs, tokens, id_limit, seed):
@@ -60,14 +60,14 @@ def corpus_run(a, work, corpus, batch, compute_dtype, model=None):
     store = os.path.join(work, "store")
     shutil.rmtree(store, ignore_errors=True)  # an existing store would be resumed, i.e. skipped
     out = os.path.join(work, "summary.json")
-    wall, rss = run([a.atlas, "extract", "--model", model or a.model, "--input", corpus, "-o", store,
+    wall, rss, cpu = run([a.atlas, "extract", "--model", model or a.model, "--input", corpus, "-o", store,
                      "--dtype", "float16", "--compute-dtype", compute_dtype, "--batch-size", str(batch),
                      "--threads", str(a.threads), "--json", "--quiet"], out)
     with open(out) as f:
         s = json.load(f)
     store_bytes = sum(os.path.getsize(os.path.join(store, n)) for n in os.listdir(store))
     shutil.rmtree(store)
-    return dict(wall=wall, rss=rss, tokens=s["tokens"], tps=s["tokens_per_second"], load=s["seconds_load"],
+    return dict(wall=wall, rss=rss, cores=cpu / wall, tokens=s["tokens"], tps=s["tokens_per_second"], load=s["seconds_load"],
                 model=s["seconds_model"], total=s["seconds_total"], store=store_bytes)
 
 
@@ -89,12 +89,15 @@ def throughput(a, work, corpus):
     base = med[(8, "float32")]
     print(f"\n[throughput] {a.docs} documents x {a.tokens} tokens, --dtype float16, {a.threads} threads, "
           f"median of {a.reps} run(s) each, every run a fresh process")
-    print("  batch  compute    tokens/s  tokens/s   load    model   total   wall   peak RSS   vs batch 8")
-    print("                    (engine)  (wall)      s       s       s       s     MiB        float32")
+    print("  batch  compute    tokens/s  tokens/s   load    model   total   wall   peak RSS   cores   vs batch 8")
+    print("                    (engine)  (wall)      s       s       s       s     MiB        busy    float32")
     for c in configs:
         m = med[c]
         print(f"  {c[0]:>5}  {c[1]:<9} {m['tps']:>8.0f}  {m['wall_tps']:>8.0f}  {m['load']:>6.2f}  {m['model']:>6.2f}"
-              f"  {m['total']:>6.2f}  {m['wall']:>5.1f}  {mib(m['rss']):>8.0f}   {m['wall_tps'] / base['wall_tps']:>6.2f}x")
+              f"  {m['total']:>6.2f}  {m['wall']:>5.1f}  {mib(m['rss']):>8.0f}   {m['cores']:>5.2f}   "
+              f"{m['wall_tps'] / base['wall_tps']:>6.2f}x")
+    print("  (cores busy: CPU seconds / wall seconds; above what the work needs when OpenMP threads spin-wait for "
+          "a core that another process holds)")
     print(f"  bfloat16 vs float32 at batch 8: {med[(8, 'bfloat16')]['wall_tps'] / base['wall_tps']:.2f}x tokens/s "
           f"(model time {base['model']:.2f} s -> {med[(8, 'bfloat16')]['model']:.2f} s)")
     print("  vs HF transformers eager + output_attentions + np.savez float16 per document "
@@ -117,7 +120,7 @@ def startup(a, work, ids, med):
     walls, totals, loads, models, rss = [], [], [], [], []
     t0 = time.perf_counter()
     for k, d in enumerate(ids):
-        wall, peak = run([a.atlas, "extract", "--model", a.model, "--ids", ",".join(map(str, d)), "-o",
+        wall, peak, _ = run([a.atlas, "extract", "--model", a.model, "--ids", ",".join(map(str, d)), "-o",
                           os.path.join(store, f"doc{k}.npz"), "--dtype", "float16", "--threads", str(a.threads),
                           "--json"], out)
         with open(out) as f:
@@ -160,7 +163,7 @@ def long_text(a, work):
     print(f"  budget     {mib(budget):7.0f} MiB = weights {mib(weights):.0f} + 2 x attention {mib(attention):.0f} "
           f"(4 B x {heads} x {t} x {t}) + 300")
     print(f"  ratio      {r['rss'] / budget:7.2f}x budget ({'within' if r['rss'] <= budget else 'over'})")
-    print(f"  wall time  {r['wall']:7.1f} s (load {r['load']:.2f} s, model {r['model']:.2f} s, engine total "
+    print(f"  wall time  {r['wall']:7.1f} s ({r['cores']:.2f} cores busy) (load {r['load']:.2f} s, model {r['model']:.2f} s, engine total "
           f"{r['total']:.2f} s), {r['tokens'] / r['wall']:.0f} tokens/s; store {mib(r['store']):.0f} MiB")
 
 

@@ -6,6 +6,8 @@
 #
 #   bench/run_corpus_bench.sh [BUILD_DIR]         (default: build; configured with -DATLAS_BUILD_BENCH=ON)
 #   ROUNDS=5 REPS=3 THREADS=2 bench/run_corpus_bench.sh
+# The environment passes through: on a machine that other jobs keep busy, GNU OpenMP's spin-waiting
+# threads make every number several times worse; OMP_WAIT_POLICY=PASSIVE shows how much.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -42,7 +44,7 @@ log="$data/corpus-bench-$(date +%Y%m%d-%H%M%S).txt"
   echo "   $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores, load average" \
        "$(cut -d' ' -f1-3 /proc/loadavg) at start; $threads threads"
   echo "   token ids: random, below 1000 (the checkpoints carry the 1000-token reference GPT-2 tokenizer),"
-  echo "   fed as JSONL {\"ids\": [...]}"
+  echo "   fed as JSONL {\"ids\": [...]}; OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset}, OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-unset}"
   echo
   "$build/bench/bench_corpus" --model "$data/gpt2-small" --threads "$threads" --rounds "$rounds"
   python3 "$here/bench_corpus_cli.py" --atlas "$build/bin/atlas" --model "$data/gpt2-small" \
@@ -53,4 +55,4 @@ log="$data/corpus-bench-$(date +%Y%m%d-%H%M%S).txt"
 
 echo
 echo "== summary (full log: $log)"
-grep -E 'corpus extraction|of which|bfloat16 vs|batch  ?[0-9]+ (float32|bfloat16) .* vs|loop of|corpus mode,|peak RSS  |budget  |ratio  |wall time' "$log"
+grep -E '^  (bare forward|corpus extraction) |^    of which|bfloat16 vs float32|^    batch +[0-9]+ |^  (loop of|corpus mode,|one process|peak RSS|budget|ratio|wall time) ' "$log"
