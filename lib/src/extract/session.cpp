@@ -5,6 +5,8 @@
 #include <ATen/autocast_mode.h>
 #include <c10/core/InferenceMode.h>
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -285,6 +287,28 @@ Prepared Session::prepare_text(const std::string& text, const std::optional<std:
   return p;
 }
 
+// Models often have more embedding rows than the tokenizer has tokens (padded vocabularies: Qwen2,
+// Phi-2, Llama 3): such ids run fine and are labelled "[id]", as without a tokenizer.
+std::string Session::token_of(int64_t id) const {
+  if (tokenizer_ && id < tokenizer_->vocab_size()) {
+    try {
+      return tokenizer_->id_to_token(id);
+    } catch (const Error&) {
+    }
+  }
+  return fmt::format("[{}]", id);
+}
+
+std::string Session::label_of(int64_t id) const {
+  if (tokenizer_ && id < tokenizer_->vocab_size()) {
+    try {
+      return tokenizer_->display(id);
+    } catch (const Error&) {
+    }
+  }
+  return fmt::format("[{}]", id);
+}
+
 Prepared Session::prepare_ids(const std::vector<int64_t>& ids) const {
   ATLAS_CHECK(!ids.empty(), InputError, "the id list is empty");
   Prepared p;
@@ -295,8 +319,8 @@ Prepared Session::prepare_ids(const std::vector<int64_t>& ids) const {
   for (int64_t id : ids) {
     ATLAS_CHECK(id >= 0 && id < info().vocab_size, InputError,
                 "input id {} is outside the vocabulary (expected 0 <= id < {})", id, info().vocab_size);
-    t.tokens.push_back(tokenizer_ ? tokenizer_->id_to_token(id) : fmt::format("[{}]", id));
-    t.token_labels.push_back(tokenizer_ ? tokenizer_->display(id) : fmt::format("[{}]", id));
+    t.tokens.push_back(token_of(id));
+    t.token_labels.push_back(label_of(id));
     t.offsets.push_back(-1);
     t.offsets.push_back(-1);
     t.special.push_back(0);
@@ -318,8 +342,8 @@ void Session::prepare_decoder(Prepared& p, const std::optional<std::string>& tex
   t = {};
   auto push = [&](int64_t id, int64_t begin, int64_t end, bool special) {
     t.input_ids.push_back(id);
-    t.tokens.push_back(tokenizer_ ? tokenizer_->id_to_token(id) : fmt::format("[{}]", id));
-    t.token_labels.push_back(tokenizer_ ? tokenizer_->display(id) : fmt::format("[{}]", id));
+    t.tokens.push_back(token_of(id));
+    t.token_labels.push_back(label_of(id));
     t.offsets.push_back(begin);
     t.offsets.push_back(end);
     t.special.push_back(special ? 1 : 0);
@@ -422,6 +446,13 @@ format::AttentionShape Session::decoder_shape_for(const Prepared& doc, bool cros
 }
 
 DocumentResult Session::run_streaming(const Prepared& doc, format::DocumentWriter& writer, bool want_mean) {
+  if (doc.size() >= 1024) {
+    // Long texts: each layer's [H,T,T] maps are hundreds of MB. With glibc's dynamic mmap threshold
+    // a freed map raises the threshold and the next one comes from the heap, which keeps ~100 MB
+    // more resident; a fixed threshold returns every large block to the system when freed.
+    static const bool fixed_threshold = mallopt(M_MMAP_THRESHOLD, 1 << 20) == 1;
+    (void)fixed_threshold;
+  }
   if (is_encoder_decoder()) return run_encoder_decoder(doc, writer, want_mean);
   std::vector<DocumentResult> results(1);
   auto stream = writer.begin_attention(format::kSelfAttention, shape_for(doc));

@@ -102,6 +102,8 @@ class Session {
   double seconds_model() const { return seconds_model_; }
 
  private:
+  std::string token_of(int64_t id) const;
+  std::string label_of(int64_t id) const;
   at::Tensor forward(const models::Inputs& inputs, models::Taps& taps);
   DocumentResult run_encoder_decoder(const Prepared& doc, format::DocumentWriter& writer, bool want_mean);
   void write_decoder_attention(format::DocumentWriter& writer, const Prepared& doc, DocumentResult& result) const;
