@@ -144,8 +144,9 @@ done
 ok=1
 for j in $(jobs -p); do case " ${SERVERS[*]} " in *" $j "*) ;; *) wait "$j" || ok=0 ;; esac; done
 if [ "$ok" -eq 1 ] && same_npz "$OUT/local.npz" "$OUT/conc1.npz" && same_npz "$OUT/local.npz" "$OUT/conc2.npz" \
-   && cmp -s "$TMP/c-conc/models--atlas-test--tiny-gpt2/blobs/$sha" "$MODEL/model.safetensors"; then
-  pass "two concurrent downloads both succeed"
+   && cmp -s "$TMP/c-conc/models--atlas-test--tiny-gpt2/blobs/$sha" "$MODEL/model.safetensors" \
+   && [ "$(grep -c "GET /lfs/" "$TMP/conc.log")" = 1 ]; then
+  pass "two concurrent downloads both succeed (the weights fetched once, under the lock)"
 else fail "concurrent downloads: $(cat "$OUT/conc1.log" "$OUT/conc2.log")"; fi
 
 # --- atlas models

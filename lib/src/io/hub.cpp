@@ -72,6 +72,12 @@ void write_text_atomically(const fs::path& path, const std::string& text) {
   });
 }
 
+void make_dirs(const fs::path& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  ATLAS_CHECK(!ec, IoError, "cannot create the Hugging Face cache folder '{}': {}", dir.string(), ec.message());
+}
+
 // ---- HTTP (libcurl) -------------------------------------------------------------------------------
 
 struct CurlGlobal {
@@ -258,7 +264,7 @@ class Http {
   if (code == "EntryNotFound") ATLAS_FAIL(InputError, "{} not found (HTTP 404 from {})", what, url);
   if (r.status == 404)
     ATLAS_FAIL(InputError, "{} not found on the Hugging Face Hub (HTTP 404 from {}): check the model name and the "
-               "revision{}", what, url, detail);
+               "revision (and there is no local folder of that name){}", what, url, detail);
   ATLAS_FAIL(IoError, "{}: the Hugging Face Hub answered HTTP {} ({}){}", what, r.status, url, detail);
 }
 
@@ -268,7 +274,7 @@ class Http {
 class FileLock {
  public:
   explicit FileLock(const fs::path& path) {
-    fs::create_directories(path.parent_path());
+    make_dirs(path.parent_path());
     fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     ATLAS_CHECK(fd_ >= 0, IoError, "cannot open the lock file '{}': {}", path.string(), std::strerror(errno));
     while (::flock(fd_, LOCK_EX) != 0) {
@@ -292,10 +298,11 @@ class FileLock {
 /// atomically so that two processes linking the same file do not fail.
 void link_snapshot(const fs::path& repo_dir, const std::string& commit, const std::string& file, const std::string& etag) {
   const fs::path link = repo_dir / "snapshots" / commit / file;
-  fs::create_directories(link.parent_path());
-  const fs::path target = fs::relative(repo_dir / "blobs" / etag, link.parent_path());
-  const fs::path tmp = temp_path_for(link);
+  make_dirs(link.parent_path());
   std::error_code ec;
+  const fs::path target = fs::relative(repo_dir / "blobs" / etag, link.parent_path(), ec);
+  ATLAS_CHECK(!ec, IoError, "cannot link '{}': {}", link.string(), ec.message());
+  const fs::path tmp = temp_path_for(link);
   fs::create_symlink(target, tmp, ec);
   ATLAS_CHECK(!ec, IoError, "cannot create the symlink '{}': {}", tmp.string(), ec.message());
   fs::rename(tmp, link, ec);
@@ -400,9 +407,8 @@ class Downloader {
     });
     for (const auto& f : files) fetch(f);
     if (repo_.revision != commit) {
-      fs::create_directories(repo_.dir / "refs");
       const fs::path ref = repo_.dir / "refs" / repo_.revision;
-      fs::create_directories(ref.parent_path());   // "refs/pr/1"
+      make_dirs(ref.parent_path());   // "refs/pr/1"
       write_text_atomically(ref, commit);
     }
     return snap;
@@ -442,7 +448,7 @@ class Downloader {
     }
 
     const fs::path blobs = repo_.dir / "blobs";
-    fs::create_directories(blobs);
+    make_dirs(blobs);
     const fs::path blob = blobs / etag;
     {
       FileLock lock(cache_ / ".locks" / repo_folder(repo_.id) / (etag + ".lock"));
@@ -579,8 +585,6 @@ fs::path resolve_model(const std::string& spec, const HubOptions& o) {
   std::string endpoint = o.endpoint.empty() ? env("HF_ENDPOINT") : o.endpoint;
   if (endpoint.empty()) endpoint = "https://huggingface.co";
   while (!endpoint.empty() && endpoint.back() == '/') endpoint.pop_back();
-  fs::create_directories(repo.dir, ec);
-  ATLAS_CHECK(!ec, IoError, "cannot create the Hugging Face cache folder '{}': {}", repo.dir.string(), ec.message());
   Downloader d(o, repo, endpoint, cache);
   try {
     return d.run();
