@@ -127,9 +127,12 @@ std::string human_bytes(double n) {
 void print_info(const json& j) {
   fmt::print("model          {}\npath           {}\n", j["model"].get<std::string>(), j["path"].get<std::string>());
   fmt::print("architecture   {} ({})\n", text_or(j["model_type"]), text_or(j["architecture"]));
-  for (const auto& [name, s] : j["stacks"].items())
+  for (const char* name : {"encoder", "decoder"}) {
+    if (!j["stacks"].contains(name)) continue;
+    const json& s = j["stacks"][name];
     fmt::print("{:<14} {} layers, {} heads, {} kv heads\n", name, text_or(s["layers"]), text_or(s["heads"]),
                text_or(s["kv_heads"]));
+  }
   fmt::print("head dim       {}\nhidden         {}\nvocab          {}\nmax positions  {}\n", text_or(j["head_dim"]),
              text_or(j["hidden_size"]), text_or(j["vocab_size"]), text_or(j["max_positions"]));
   fmt::print("weights        {} {} ({} tensors, {} parameters)\n", text_or(j["weights_format"]),
