@@ -25,7 +25,7 @@ PACKAGES=(
   libcairo2-dev libpango1.0-dev fonts-dejavu-core fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji
   libyaml-cpp-dev libfmt-dev libcli11-dev doctest-dev nlohmann-json3-dev
   libzip-dev zlib1g-dev libdeflate-dev libpcre2-dev
-  libssl-dev
+  libssl-dev libcurl4-openssl-dev
   python3 python3-numpy
   librsvg2-bin poppler-utils
 )

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "atlas/io/hub.hpp"
 #include "atlas/tokenize/tokenizer.hpp"
 #include "commands.hpp"
 
@@ -38,7 +39,10 @@ Command add_tokenize(CLI::App& app) {
   sub->add_flag("--no-special", opts->no_special, "Do not add the special tokens of the model's template");
 
   return {sub, [opts] {
-            const auto tok = atlas::tokenize::load_tokenizer(opts->tokenizer.empty() ? opts->model : opts->tokenizer);
+            atlas::io::HubOptions hub;
+            hub.weights = false;   // a model id: its config and tokenizer files are enough
+            const auto tok = atlas::tokenize::load_tokenizer(
+                atlas::io::resolve_model(opts->tokenizer.empty() ? opts->model : opts->tokenizer, hub));
             const auto enc = tok->encode(opts->text, !opts->no_special);
             if (opts->json) {
               nlohmann::json j;

@@ -23,6 +23,7 @@ Command add_extract(CLI::App& app);
 Command add_tokenize(CLI::App& app);
 Command add_visualize(CLI::App& app);
 Command add_process(CLI::App& app);
+Command add_models(CLI::App& app);
 
 }  // namespace atlas::cli
 

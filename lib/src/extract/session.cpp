@@ -16,6 +16,7 @@
 #include "atlas/core/fs.hpp"
 #include "atlas/core/utf8.hpp"
 #include "atlas/io/checkpoint.hpp"
+#include "atlas/io/hub.hpp"
 
 namespace atlas::extract {
 namespace fs = std::filesystem;
@@ -31,6 +32,13 @@ void check_model_dir(const fs::path& dir) {
   ATLAS_CHECK(fs::is_directory(dir, ec), InputError, "model path '{}' is not a directory", dir.string());
   ATLAS_CHECK(fs::exists(dir / "config.json", ec), InputError,
               "model directory '{}' has no config.json (expected a Hugging Face model folder)", dir.string());
+}
+
+RunOptions with_hub_models(RunOptions o) {
+  io::HubOptions hub;
+  o.model_dir = io::resolve_model(o.model_dir.string(), hub);
+  if (!o.tokenizer_dir.empty()) o.tokenizer_dir = io::resolve_model(o.tokenizer_dir.string(), hub);
+  return o;
 }
 
 at::ScalarType storage_type(const std::string& dtype) { return dtype == "float16" ? at::kHalf : at::kFloat; }
@@ -200,7 +208,8 @@ std::string join_ids(const std::vector<int64_t>& ids) {
 
 }  // namespace
 
-Session::Session(const RunOptions& o) : options_(o) {
+Session::Session(const RunOptions& given) : options_(with_hub_models(given)) {
+  const RunOptions& o = options_;   // --model / --tokenizer as folders (a Hub model id resolved)
   const auto t0 = Clock::now();
   ATLAS_CHECK(o.dtype == "float32" || o.dtype == "float16", InputError,
               "unknown --dtype '{}' (expected float32 or float16)", o.dtype);
