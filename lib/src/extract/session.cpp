@@ -27,8 +27,9 @@ void check_model_dir(const fs::path& dir) {
   std::error_code ec;
   ATLAS_CHECK(fs::exists(dir, ec), InputError, "model directory '{}' does not exist", dir.string());
   ATLAS_CHECK(fs::is_directory(dir, ec), InputError, "model path '{}' is not a directory", dir.string());
-  ATLAS_CHECK(fs::exists(dir / "config.json", ec), InputError,
-              "model directory '{}' has no config.json (expected a Hugging Face model folder)", dir.string());
+  ATLAS_CHECK(fs::exists(dir / "config.json", ec) || fs::exists(dir / "adapter_config.json", ec), InputError,
+              "model directory '{}' has no config.json (expected a Hugging Face model folder or a PEFT adapter)",
+              dir.string());
 }
 
 at::ScalarType storage_type(const std::string& dtype) { return dtype == "float16" ? at::kHalf : at::kFloat; }
@@ -223,12 +224,22 @@ Session::Session(const RunOptions& o) : options_(o) {
 
   models::LoadOptions load;
   load.device = o.device;
+  load.adapters = o.adapters;
+  load.base = o.base_dir;
+  load.no_adapter = o.no_adapter;
   model_ = models::load_model(o.model_dir, load);
   try {
     tokenizer_ = tokenize::load_tokenizer(o.tokenizer_dir.empty() ? o.model_dir : o.tokenizer_dir);
   } catch (const Error&) {
     if (!o.tokenizer_dir.empty()) throw;   // asked for by name: its failure is the job's
     tokenizer_.reset();   // id input works without one; prepare_text() reloads to report why
+    // An adapter folder given as the model need not hold the tokenizer: its base's.
+    if (!info().model_dir.empty() && info().model_dir != o.model_dir) {
+      try {
+        tokenizer_ = tokenize::load_tokenizer(info().model_dir);
+      } catch (const Error&) {
+      }
+    }
   }
   layers_ = parse_index_list(o.layers, info().num_layers, "layer");
   heads_ = parse_index_list(o.heads, info().num_heads, "head");
@@ -554,6 +565,11 @@ format::AttentionMeta Session::meta_for(const Prepared& doc) const {
   m.model.causal = i.causal;
   m.model.checkpoint_format = i.checkpoint_format;
   m.model.checkpoint_sha256 = checkpoint_sha256_;
+  if (!i.model_dir.empty()) m.model.path = fs::absolute(i.model_dir).lexically_normal().string();
+  for (const models::AdapterInfo& a : i.adapters)
+    m.adapters.push_back({fs::absolute(a.dir).lexically_normal().string(), a.weight_file.filename().string(), a.sha256,
+                          a.peft_type, a.r, a.lora_alpha, a.scaling, a.use_rslora, a.fan_in_fan_out,
+                          a.target_modules, static_cast<int64_t>(a.merged_tensors.size())});
   m.tokenizer = tokenizer_kind();
   m.input.source = doc.source;
   m.input.text = doc.text;
