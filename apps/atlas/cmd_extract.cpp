@@ -44,7 +44,7 @@ Exit codes: 0 ok, 1 error or (corpus) a document failed (--allow-failures: 0), 2
   auto no_header = std::make_shared<bool>(false);
   auto progress = std::make_shared<std::string>("auto");
 
-  sub->add_option("--model,-m", opts->model_dir, "Model folder (config.json + model.safetensors or pytorch_model.bin + tokenizer files)")
+  sub->add_option("--model,-m", opts->model_dir, "Model folder (config.json + model.safetensors or pytorch_model.bin + tokenizer files), a PEFT adapter folder, or a TorchScript .pt file (docs/custom-models.md)")
       ->required();
   sub->add_option("--tokenizer", opts->tokenizer_dir,
                   "Folder whose tokenizer to use instead of the model folder's (tokenizer.json, vocab files or a "

@@ -26,6 +26,7 @@ double seconds_since(Clock::time_point t) { return std::chrono::duration<double>
 void check_model_dir(const fs::path& dir) {
   std::error_code ec;
   ATLAS_CHECK(fs::exists(dir, ec), InputError, "model directory '{}' does not exist", dir.string());
+  if (models::is_torchscript_file(dir)) return;   // a custom model (docs/custom-models.md)
   ATLAS_CHECK(fs::is_directory(dir, ec), InputError, "model path '{}' is not a directory", dir.string());
   ATLAS_CHECK(fs::exists(dir / "config.json", ec) || fs::exists(dir / "adapter_config.json", ec), InputError,
               "model directory '{}' has no config.json (expected a Hugging Face model folder or a PEFT adapter)",
@@ -289,7 +290,8 @@ Prepared Session::prepare_text(const std::string& text, const std::optional<std:
     t.token_labels.push_back(tok.display(enc.ids[i]));
   }
   for (int64_t id : t.input_ids) {
-    ATLAS_CHECK(id >= 0 && id < info().vocab_size, InputError,
+    // vocab_size 0: unknown (a TorchScript module without logits or a vocab_size attribute).
+    ATLAS_CHECK(id >= 0 && (id < info().vocab_size || info().vocab_size <= 0), InputError,
                 "token id {} is outside the model's vocabulary (expected 0 <= id < {}); does the tokenizer belong "
                 "to this model?", id, info().vocab_size);
   }
@@ -304,7 +306,8 @@ Prepared Session::prepare_ids(const std::vector<int64_t>& ids) const {
   format::TokenArrays& t = p.tokens;
   t.input_ids = ids;
   for (int64_t id : ids) {
-    ATLAS_CHECK(id >= 0 && id < info().vocab_size, InputError,
+    // vocab_size 0: unknown (a TorchScript module without logits or a vocab_size attribute).
+    ATLAS_CHECK(id >= 0 && (id < info().vocab_size || info().vocab_size <= 0), InputError,
                 "input id {} is outside the vocabulary (expected 0 <= id < {})", id, info().vocab_size);
     t.tokens.push_back(tokenizer_ ? tokenizer_->id_to_token(id) : fmt::format("[{}]", id));
     t.token_labels.push_back(tokenizer_ ? tokenizer_->display(id) : fmt::format("[{}]", id));
@@ -341,7 +344,8 @@ void Session::prepare_decoder(Prepared& p, const std::optional<std::string>& tex
     p.decoder_source = "ids";
     for (size_t i = 0; i < ids->size(); ++i) {
       const int64_t id = (*ids)[i];
-      ATLAS_CHECK(id >= 0 && id < info().vocab_size, InputError,
+      // vocab_size 0: unknown (a TorchScript module without logits or a vocab_size attribute).
+    ATLAS_CHECK(id >= 0 && (id < info().vocab_size || info().vocab_size <= 0), InputError,
                   "decoder input id {} is outside the vocabulary (expected 0 <= id < {})", id, info().vocab_size);
       push(id, -1, -1, i == 0 && id == start);
     }

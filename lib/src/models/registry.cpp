@@ -11,6 +11,7 @@
 #include "atlas/io/checkpoint.hpp"
 #include "models/architectures.hpp"
 #include "models/lora.hpp"
+#include "models/torchscript.hpp"
 
 namespace atlas::models {
 
@@ -143,6 +144,7 @@ std::vector<std::string> supported_model_types() {
 }
 
 std::unique_ptr<Model> load_model(const std::filesystem::path& model_dir, const LoadOptions& options) {
+  if (is_torchscript_file(model_dir)) return load_torchscript(model_dir, options);
   std::vector<LoraAdapter> adapters;
   std::vector<std::string> notes;
   std::filesystem::path dir = model_dir;

@@ -141,6 +141,10 @@ struct LoadOptions {
 /// adapter_config.json gets that adapter merged (a note in info().notes) unless options.no_adapter.
 std::unique_ptr<Model> load_model(const std::filesystem::path& dir, const LoadOptions& options = {});
 
+/// Whether load_model() treats `path` as a TorchScript module (a .pt, .pth, .ts or .torchscript
+/// file saved with torch.jit.save whose forward returns its attention: docs/custom-models.md).
+bool is_torchscript_file(const std::filesystem::path& path);
+
 /// model_type values load_model accepts.
 std::vector<std::string> supported_model_types();
 
