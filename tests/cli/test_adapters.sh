@@ -112,5 +112,7 @@ expect_error "modules_to_save rejected" "$TMP/e6.npz" "modules_to_save" -- \
   extract --model "$REF/models/llama" --adapter "$(edited save 'c["modules_to_save"]=["lm_head"]')" --ids $ids -o "$TMP/e6.npz"
 expect_error "hub base name" "$TMP/e7.npz" "base_model_name_or_path.*meta-llama/Llama-2-7b-hf.*--base DIR" -- \
   extract --model "$(edited hub 'c["base_model_name_or_path"]="meta-llama/Llama-2-7b-hf"')" --ids $ids -o "$TMP/e7.npz"
+expect_error "--base with a model folder" "$TMP/e8.npz" "--base .* applies only when the model .* is an adapter folder" -- \
+  extract --model "$REF/models/llama" --base "$REF/models/llama" --ids $ids -o "$TMP/e8.npz"
 
 finish

@@ -152,7 +152,13 @@ std::unique_ptr<Model> load_model(const std::filesystem::path& model_dir, const 
   if (is_adapter_dir(model_dir) && !std::filesystem::exists(model_dir / "config.json", ec)) {
     adapters.push_back(read_lora_adapter(model_dir));
     dir = adapter_base(model_dir, adapters.back(), options.base, notes);
-  } else if (is_adapter_dir(model_dir) && !options.no_adapter) {
+  } else {
+    ATLAS_CHECK(options.base.empty(), InputError,
+                "--base '{}' applies only when the model '{}' is an adapter folder (adapter_config.json without "
+                "config.json); use --adapter DIR to add adapters to a model",
+                options.base.string(), model_dir.string());
+  }
+  if (is_adapter_dir(model_dir) && std::filesystem::exists(model_dir / "config.json", ec) && !options.no_adapter) {
     // Never silently run a model folder without the adapter saved next to it.
     adapters.push_back(read_lora_adapter(model_dir));
     notes.push_back(fmt::format("applying the adapter in {} (adapter_config.json); --no-adapter to skip",
