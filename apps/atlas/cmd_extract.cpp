@@ -44,11 +44,18 @@ Exit codes: 0 ok, 1 error or (corpus) a document failed (--allow-failures: 0), 2
   auto no_header = std::make_shared<bool>(false);
   auto progress = std::make_shared<std::string>("auto");
 
-  sub->add_option("--model,-m", opts->model_dir, "Model folder (config.json + model.safetensors or pytorch_model.bin + tokenizer files)")
+  sub->add_option("--model,-m", opts->model_dir, "Model folder (config.json + model.safetensors or pytorch_model.bin + tokenizer files), a PEFT adapter folder, or a TorchScript .pt file (docs/custom-models.md)")
       ->required();
   sub->add_option("--tokenizer", opts->tokenizer_dir,
                   "Folder whose tokenizer to use instead of the model folder's (tokenizer.json, vocab files or a "
                   "sentencepiece model)");
+  sub->add_option("--adapter", opts->adapters,
+                  "PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors/.bin) merged into the "
+                  "weights; repeatable, applied in order");
+  sub->add_option("--base", opts->base_dir,
+                  "Base model folder when --model is an adapter folder (default: its base_model_name_or_path)");
+  sub->add_flag("--no-adapter", opts->no_adapter,
+                "Do not apply the adapter that the --model folder itself holds (adapter_config.json)");
   auto* text_opt = sub->add_option("--text,-t", *text, "Input text (UTF-8)");
   auto* ids_opt = sub->add_option("--ids", *ids, "Input token ids instead of text, comma-separated: 1,2,3");
   auto* input_opt = sub->add_option("--input,-i", *input, "Corpus file, or - for standard input: one document per line (text), JSONL, CSV or TSV");
@@ -126,6 +133,7 @@ Exit codes: 0 ok, 1 error or (corpus) a document failed (--allow-failures: 0), 2
               if (decoder_text_opt->count() > 0) o.decoder_text = *decoder_text;
               if (decoder_ids_opt->count() > 0) o.decoder_ids = extract::parse_ids(*decoder_ids);
               extract::ExtractSummary s = extract::torch_backend().run_extract(o);
+              for (const auto& note : s.notes) fmt::print(stderr, "atlas: note: {}\n", note);
               if (*json_summary) {
                 nlohmann::json j = {{"output", s.output.string()}, {"model_type", s.model_type},
                                     {"tokens", s.token_labels.size()}, {"layers", s.layers}, {"heads", s.heads},
@@ -146,6 +154,7 @@ Exit codes: 0 ok, 1 error or (corpus) a document failed (--allow-failures: 0), 2
             o.progress_mode = *progress == "bar" ? 1 : *progress == "plain" ? 0 : -1;
             if (*progress == "none") o.quiet = true;
             extract::CorpusSummary s = extract::torch_backend().run_corpus(o);
+            for (const auto& note : s.notes) fmt::print(stderr, "atlas: note: {}\n", note);
             print_corpus_summary(s, *json_summary, opts->quiet);
             const int64_t failed = s.documents_failed;
             if (failed > 0 && !*allow_failures) {

@@ -110,6 +110,7 @@ CorpusSummary run_corpus(const CorpusOptions& o) {
   s.output = o.output;
   s.model_type = info.model_type;
   s.model_class = info.model_class;
+  s.notes = info.notes;
   s.threads = session.threads();
   s.seconds_load = session.seconds_load();
   s.resumed = store.resumed();

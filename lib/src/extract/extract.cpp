@@ -66,6 +66,7 @@ ExtractSummary run_extract(const ExtractOptions& o) {
   s.output = o.output;
   s.model_type = info.model_type;
   s.model_class = info.model_class;
+  s.notes = info.notes;
   s.num_layers = info.num_layers;
   s.num_heads = info.num_heads;
   s.layers = session.layers();

@@ -29,9 +29,11 @@ double seconds_since(Clock::time_point t) { return std::chrono::duration<double>
 void check_model_dir(const fs::path& dir) {
   std::error_code ec;
   ATLAS_CHECK(fs::exists(dir, ec), InputError, "model directory '{}' does not exist", dir.string());
+  if (models::is_torchscript_file(dir)) return;   // a custom model (docs/custom-models.md)
   ATLAS_CHECK(fs::is_directory(dir, ec), InputError, "model path '{}' is not a directory", dir.string());
-  ATLAS_CHECK(fs::exists(dir / "config.json", ec), InputError,
-              "model directory '{}' has no config.json (expected a Hugging Face model folder)", dir.string());
+  ATLAS_CHECK(fs::exists(dir / "config.json", ec) || fs::exists(dir / "adapter_config.json", ec), InputError,
+              "model directory '{}' has no config.json (expected a Hugging Face model folder or a PEFT adapter)",
+              dir.string());
 }
 
 RunOptions with_hub_models(RunOptions o) {
@@ -234,12 +236,22 @@ Session::Session(const RunOptions& given) : options_(with_hub_models(given)) {
 
   models::LoadOptions load;
   load.device = o.device;
+  load.adapters = o.adapters;
+  load.base = o.base_dir;
+  load.no_adapter = o.no_adapter;
   model_ = models::load_model(o.model_dir, load);
   try {
     tokenizer_ = tokenize::load_tokenizer(o.tokenizer_dir.empty() ? o.model_dir : o.tokenizer_dir);
   } catch (const Error&) {
     if (!o.tokenizer_dir.empty()) throw;   // asked for by name: its failure is the job's
     tokenizer_.reset();   // id input works without one; prepare_text() reloads to report why
+    // An adapter folder given as the model need not hold the tokenizer: its base's.
+    if (!info().model_dir.empty() && info().model_dir != o.model_dir) {
+      try {
+        tokenizer_ = tokenize::load_tokenizer(info().model_dir);
+      } catch (const Error&) {
+      }
+    }
   }
   layers_ = parse_index_list(o.layers, info().num_layers, "layer");
   heads_ = parse_index_list(o.heads, info().num_heads, "head");
@@ -289,7 +301,8 @@ Prepared Session::prepare_text(const std::string& text, const std::optional<std:
     t.token_labels.push_back(tok.display(enc.ids[i]));
   }
   for (int64_t id : t.input_ids) {
-    ATLAS_CHECK(id >= 0 && id < info().vocab_size, InputError,
+    // vocab_size 0: unknown (a TorchScript module without logits or a vocab_size attribute).
+    ATLAS_CHECK(id >= 0 && (id < info().vocab_size || info().vocab_size <= 0), InputError,
                 "token id {} is outside the model's vocabulary (expected 0 <= id < {}); does the tokenizer belong "
                 "to this model?", id, info().vocab_size);
   }
@@ -326,7 +339,8 @@ Prepared Session::prepare_ids(const std::vector<int64_t>& ids) const {
   format::TokenArrays& t = p.tokens;
   t.input_ids = ids;
   for (int64_t id : ids) {
-    ATLAS_CHECK(id >= 0 && id < info().vocab_size, InputError,
+    // vocab_size 0: unknown (a TorchScript module without logits or a vocab_size attribute).
+    ATLAS_CHECK(id >= 0 && (id < info().vocab_size || info().vocab_size <= 0), InputError,
                 "input id {} is outside the vocabulary (expected 0 <= id < {})", id, info().vocab_size);
     t.tokens.push_back(token_of(id));
     t.token_labels.push_back(label_of(id));
@@ -363,7 +377,8 @@ void Session::prepare_decoder(Prepared& p, const std::optional<std::string>& tex
     p.decoder_source = "ids";
     for (size_t i = 0; i < ids->size(); ++i) {
       const int64_t id = (*ids)[i];
-      ATLAS_CHECK(id >= 0 && id < info().vocab_size, InputError,
+      // vocab_size 0: unknown (a TorchScript module without logits or a vocab_size attribute).
+    ATLAS_CHECK(id >= 0 && (id < info().vocab_size || info().vocab_size <= 0), InputError,
                   "decoder input id {} is outside the vocabulary (expected 0 <= id < {})", id, info().vocab_size);
       push(id, -1, -1, i == 0 && id == start);
     }
@@ -594,6 +609,11 @@ format::AttentionMeta Session::meta_for(const Prepared& doc) const {
   m.model.causal = i.causal;
   m.model.checkpoint_format = i.checkpoint_format;
   m.model.checkpoint_sha256 = checkpoint_sha256_;
+  if (!i.model_dir.empty()) m.model.path = fs::absolute(i.model_dir).lexically_normal().string();
+  for (const models::AdapterInfo& a : i.adapters)
+    m.adapters.push_back({fs::absolute(a.dir).lexically_normal().string(), a.weight_file.filename().string(), a.sha256,
+                          a.peft_type, a.r, a.lora_alpha, a.scaling, a.use_rslora, a.fan_in_fan_out,
+                          a.target_modules, static_cast<int64_t>(a.merged_tensors.size())});
   m.tokenizer = tokenizer_kind();
   m.input.source = doc.source;
   m.input.text = doc.text;

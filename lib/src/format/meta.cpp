@@ -45,6 +45,22 @@ json AttentionMeta::to_json() const {
                 {"causal", model.causal},
                 {"checkpoint_format", model.checkpoint_format},
                 {"checkpoint_sha256", model.checkpoint_sha256}};
+  if (!adapters.empty()) {
+    json list = json::array();
+    for (const auto& a : adapters)
+      list.push_back({{"path", a.path},
+                      {"weight_file", a.weight_file},
+                      {"sha256", a.sha256},
+                      {"peft_type", a.peft_type},
+                      {"r", a.r},
+                      {"lora_alpha", a.lora_alpha},
+                      {"scaling", a.scaling},
+                      {"use_rslora", a.use_rslora},
+                      {"fan_in_fan_out", a.fan_in_fan_out},
+                      {"target_modules", a.target_modules},
+                      {"merged_tensors", a.merged_tensors}});
+    j["adapters"] = list;
+  }
   j["tokenizer"] = tokenizer;
   json in = {{"source", input.source}, {"add_special_tokens", input.add_special_tokens}};
   if (input.text) in["text"] = *input.text;
@@ -104,6 +120,22 @@ struct Reader {
       out = v;
     }
   }
+  void number(const char* key, double& out) const {
+    if (const json* v = find(key)) {
+      ATLAS_CHECK(v->is_number(), FormatError, "{}: meta key '{}{}' must be a number, got {}", where, prefix, key,
+                  v->type_name());
+      out = v->get<double>();
+    }
+  }
+  void strings(const char* key, std::vector<std::string>& out) const {
+    if (const json* v = find(key)) {
+      bool ok = v->is_array();
+      for (const auto& e : ok ? *v : json::array()) ok = ok && e.is_string();
+      ATLAS_CHECK(ok, FormatError, "{}: meta key '{}{}' must be a list of strings, got {}", where, prefix, key,
+                  v->dump());
+      out = v->get<std::vector<std::string>>();
+    }
+  }
   void boolean(const char* key, bool& out) const {
     if (const json* v = find(key)) {
       ATLAS_CHECK(v->is_boolean(), FormatError, "{}: meta key '{}{}' must be true or false, got {}", where, prefix,
@@ -140,6 +172,27 @@ AttentionMeta AttentionMeta::from_json(const json& j, const std::string& where) 
     mr.str("checkpoint_format", m.model.checkpoint_format);
     mr.str("checkpoint_sha256", m.model.checkpoint_sha256);
   }
+  if (const json* adapters = r.find("adapters")) {
+    ATLAS_CHECK(adapters->is_array(), FormatError, "{}: meta key 'adapters' must be a list", where);
+    for (size_t k = 0; k < adapters->size(); ++k) {
+      const json& e = (*adapters)[k];
+      ATLAS_CHECK(e.is_object(), FormatError, "{}: meta key 'adapters[{}]' must be an object", where, k);
+      Reader ar{e, where, fmt::format("adapters[{}].", k)};
+      AdapterMeta a;
+      ar.str("path", a.path);
+      ar.str("weight_file", a.weight_file);
+      ar.str("sha256", a.sha256);
+      ar.str("peft_type", a.peft_type);
+      ar.integer("r", a.r);
+      ar.number("lora_alpha", a.lora_alpha);
+      ar.number("scaling", a.scaling);
+      ar.boolean("use_rslora", a.use_rslora);
+      ar.boolean("fan_in_fan_out", a.fan_in_fan_out);
+      ar.strings("target_modules", a.target_modules);
+      ar.integer("merged_tensors", a.merged_tensors);
+      m.adapters.push_back(std::move(a));
+    }
+  }
   r.str("tokenizer", m.tokenizer);
   if (const json* in = r.find("input")) {
     ATLAS_CHECK(in->is_object(), FormatError, "{}: meta key 'input' must be an object", where);
@@ -159,7 +212,7 @@ AttentionMeta AttentionMeta::from_json(const json& j, const std::string& where) 
   r.integer("threads", m.threads);
   r.opt_int("topk", m.topk);
   static const char* known[] = {"format", "format_version", "tool", "version", "git_revision", "command_line",
-                                "created", "model", "tokenizer", "input", "dtype", "compute_dtype", "device",
+                                "created", "model", "adapters", "tokenizer", "input", "dtype", "compute_dtype", "device",
                                 "threads", "topk"};
   for (auto it = j.begin(); it != j.end(); ++it) {
     bool is_known = false;

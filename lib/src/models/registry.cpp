@@ -10,6 +10,8 @@
 #include "atlas/core/error.hpp"
 #include "atlas/io/checkpoint.hpp"
 #include "models/architectures.hpp"
+#include "models/lora.hpp"
+#include "models/torchscript.hpp"
 
 namespace atlas::models {
 
@@ -37,6 +39,54 @@ c10::Device parse_device(const std::string& name) {
               "device: expected 'cpu'{}, got '{}'",
               at::hasCUDA() ? " or 'cuda[:N]'" : " (this build has no CUDA)", name);
   return device;
+}
+
+/// A model with adapters merged or notes to report: the info of the model plus both.
+class AdaptedModel final : public Model {
+ public:
+  AdaptedModel(std::unique_ptr<Model> model, std::vector<AdapterInfo> adapters, std::vector<std::string> notes)
+      : model_(std::move(model)), info_(model_->info()) {
+    info_.adapters = std::move(adapters);
+    info_.notes = std::move(notes);
+  }
+  const ModelInfo& info() const override { return info_; }
+  at::Tensor forward(const Inputs& inputs, Taps& taps, bool compute_logits) override {
+    return model_->forward(inputs, taps, compute_logits);
+  }
+
+ private:
+  std::unique_ptr<Model> model_;
+  ModelInfo info_;
+};
+
+/// The base model folder of an adapter folder given as the model.
+std::filesystem::path adapter_base(const std::filesystem::path& adapter_dir, const LoraAdapter& adapter,
+                                   const std::filesystem::path& base, std::vector<std::string>& notes) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!base.empty()) {
+    ATLAS_CHECK(fs::is_regular_file(base / "config.json", ec), InputError,
+                "--base '{}': expected a model folder with config.json", base.string());
+    return base;
+  }
+  const std::string& name = adapter.base_model_name_or_path;
+  const std::string config = (adapter_dir / "adapter_config.json").string();
+  ATLAS_CHECK(!name.empty(), ConfigError,
+              "'{}': key 'base_model_name_or_path': expected the base model, got none (give --base DIR)", config);
+  // As given (relative to the working directory), else relative to a folder above the adapter:
+  // PEFT writes the path the base was loaded from, which is relative to where training ran.
+  fs::path found;
+  if (fs::is_regular_file(fs::path(name) / "config.json", ec)) found = name;
+  for (fs::path up = fs::absolute(adapter_dir).lexically_normal(); found.empty() && up.has_relative_path();
+       up = up.parent_path())
+    if (fs::path(name).is_relative() && fs::is_regular_file(up / name / "config.json", ec)) found = up / name;
+  ATLAS_CHECK(!found.empty(), ConfigError,
+              "'{}': key 'base_model_name_or_path': expected a local model folder, got '{}' (not found here or "
+              "above the adapter; hub names are not resolved: give --base DIR)",
+              config, name);
+  notes.push_back(fmt::format("base model of the adapter in {}: {} (base_model_name_or_path)", adapter_dir.string(),
+                              found.string()));
+  return found;
 }
 
 }  // namespace
@@ -83,6 +133,7 @@ ModelInfo model_info(ModelContext& ctx, const Layout& layout, const ModelDims& d
   info.pad_token_id = ctx.config().integer("pad_token_id", -1);
   info.checkpoint_format = ctx.weights().checkpoint().format();
   info.checkpoint_files = ctx.weights().checkpoint().files();
+  info.model_dir = ctx.dir();
   return info;
 }
 
@@ -92,7 +143,28 @@ std::vector<std::string> supported_model_types() {
   return types;
 }
 
-std::unique_ptr<Model> load_model(const std::filesystem::path& dir, const LoadOptions& options) {
+std::unique_ptr<Model> load_model(const std::filesystem::path& model_dir, const LoadOptions& options) {
+  if (is_torchscript_file(model_dir)) return load_torchscript(model_dir, options);
+  std::vector<LoraAdapter> adapters;
+  std::vector<std::string> notes;
+  std::filesystem::path dir = model_dir;
+  std::error_code ec;
+  if (is_adapter_dir(model_dir) && !std::filesystem::exists(model_dir / "config.json", ec)) {
+    adapters.push_back(read_lora_adapter(model_dir));
+    dir = adapter_base(model_dir, adapters.back(), options.base, notes);
+  } else {
+    ATLAS_CHECK(options.base.empty(), InputError,
+                "--base '{}' applies only when the model '{}' is an adapter folder (adapter_config.json without "
+                "config.json); use --adapter DIR to add adapters to a model",
+                options.base.string(), model_dir.string());
+  }
+  if (is_adapter_dir(model_dir) && std::filesystem::exists(model_dir / "config.json", ec) && !options.no_adapter) {
+    // Never silently run a model folder without the adapter saved next to it.
+    adapters.push_back(read_lora_adapter(model_dir));
+    notes.push_back(fmt::format("applying the adapter in {} (adapter_config.json); --no-adapter to skip",
+                                model_dir.string()));
+  }
+  for (const auto& a : options.adapters) adapters.push_back(read_lora_adapter(a));
   ConfigReader config(io::read_config(dir), dir / "config.json");
   const std::string model_type = config.string("model_type");
   Factory factory = nullptr;
@@ -103,9 +175,13 @@ std::unique_ptr<Model> load_model(const std::filesystem::path& dir, const LoadOp
                   fmt::format("'{}'", model_type));
   c10::InferenceMode guard;
   ModelContext ctx(dir, std::move(config), parse_device(options.device));
+  for (auto& a : adapters) ctx.weights().add_adapter(a);
   std::unique_ptr<Model> model = factory(ctx);
   ctx.weights().finish(fmt::format("{} ({})", model->info().model_class, model_type));
-  return model;
+  if (adapters.empty() && notes.empty()) return model;
+  std::vector<AdapterInfo> infos;
+  for (auto& a : adapters) infos.push_back(std::move(a.info));
+  return std::make_unique<AdaptedModel>(std::move(model), std::move(infos), std::move(notes));
 }
 
 }  // namespace atlas::models

@@ -7,8 +7,10 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <regex>
 
 #include "atlas/core/error.hpp"
+#include "models/lora.hpp"
 
 namespace atlas::models {
 
@@ -88,7 +90,14 @@ at::Tensor WeightStore::take(const std::string& name, const std::vector<int64_t>
   ATLAS_CHECK(raw.shape == shape, CheckpointError, "tensor '{}' in '{}': expected shape {}, got {}", name,
               raw.file.string(), shape_string(shape), shape_string(raw.shape));
   unclaimed_.erase(name);
-  return convert(name, raw);
+  at::Tensor weight = convert(name, raw);
+  auto deltas = deltas_.find(name);
+  if (deltas != deltas_.end()) {
+    // Out of place: `weight` may be a view of the read-only mapping.
+    for (const at::Tensor& delta : deltas->second) weight = weight + delta;
+    merged_.insert(name);
+  }
+  return weight;
 }
 
 at::Tensor WeightStore::take_optional(const std::string& name, const std::vector<int64_t>& shape) {
@@ -120,7 +129,90 @@ void WeightStore::ignore_buffers(const std::vector<std::string>& suffixes) {
   }
 }
 
+void WeightStore::add_adapter(LoraAdapter& adapter) {
+  const AdapterInfo& info = adapter.info;
+  const std::string file = info.weight_file.string();
+  std::regex target_regex;
+  if (adapter.target_regex) {
+    try {
+      target_regex = std::regex(info.target_modules.at(0));
+    } catch (const std::regex_error& e) {
+      ATLAS_FAIL(ConfigError, "'{}': key 'target_modules': expected a regex, got '{}' ({})",
+                 (info.dir / "adapter_config.json").string(), info.target_modules.at(0), e.what());
+    }
+  }
+  // PEFT's check_target_module_exists: a list entry matches the module name or its last
+  // components; a string is re.fullmatch-ed against the whole module name.
+  auto targeted = [&](const std::string& module) {
+    if (adapter.target_regex) return std::regex_match(module, target_regex);
+    for (const auto& t : info.target_modules)
+      if (module == t || (module.size() > t.size() && module.compare(module.size() - t.size(), t.size(), t) == 0 &&
+                          module[module.size() - t.size() - 1] == '.'))
+        return true;
+    return false;
+  };
+  std::map<std::string, at::Tensor> pending;
+  for (const auto& [name_a, raw_a] : adapter.weights.tensors()) {
+    std::string module;
+    std::string base = lora_base_tensor(name_a, "lora_A", &module);
+    if (base.empty()) continue;
+    const std::string name_b = name_a.substr(0, name_a.size() - std::string("lora_A.weight").size()) + "lora_B.weight";
+    ATLAS_CHECK(adapter.weights.contains(name_b), CheckpointError,
+                "adapter tensor '{}' in '{}' has no matching '{}' (expected lora_A and lora_B for every module)",
+                name_a, file, name_b);
+    const io::RawTensor& raw_b = adapter.weights.at(name_b);
+    ATLAS_CHECK(targeted(module), CheckpointError,
+                "adapter tensor '{}' in '{}': module '{}' is not in target_modules [{}] of adapter_config.json",
+                name_a, file, module, fmt::join(info.target_modules, ", "));
+    // Hub checkpoints of some head classes store the base model's keys without its prefix
+    // ("h.0.attn.c_attn.weight" for GPT2LMHeadModel's "transformer.h.0.attn.c_attn.weight").
+    if (!checkpoint_.contains(base)) {
+      const auto dot = base.find('.');
+      if (dot != std::string::npos && checkpoint_.contains(base.substr(dot + 1))) base = base.substr(dot + 1);
+    }
+    ATLAS_CHECK(checkpoint_.contains(base), CheckpointError,
+                "adapter tensor '{}' in '{}': unknown target module '{}' (no base tensor '{}' in {}): an adapter "
+                "for another model?",
+                name_a, file, module, base, files_string(checkpoint_));
+    const io::RawTensor& raw = checkpoint_.at(base);
+    ATLAS_CHECK(raw_a.shape.size() == 2 && raw_b.shape.size() == 2 && raw_a.shape[0] == info.r &&
+                    raw_b.shape[1] == info.r,
+                CheckpointError,
+                "adapter tensors '{}' {} and '{}' {} in '{}': expected [r, in] and [out, r] with r = {}", name_a,
+                shape_string(raw_a.shape), name_b, shape_string(raw_b.shape), file, info.r);
+    const std::vector<int64_t> delta_shape = info.fan_in_fan_out
+                                                 ? std::vector<int64_t>{raw_a.shape[1], raw_b.shape[0]}
+                                                 : std::vector<int64_t>{raw_b.shape[0], raw_a.shape[1]};
+    ATLAS_CHECK(raw.shape == delta_shape, CheckpointError,
+                "adapter tensor '{}' in '{}' is for another base model: lora_B {} @ lora_A {}{} gives {}, base "
+                "tensor '{}' in '{}' is {}",
+                name_a, file, shape_string(raw_b.shape), shape_string(raw_a.shape),
+                info.fan_in_fan_out ? " (transposed, fan_in_fan_out)" : "", shape_string(delta_shape), base,
+                raw.file.string(), shape_string(raw.shape));
+    // PEFT's get_delta_weight, in float32 like its merge: transpose(B @ A, fan_in_fan_out) * scaling.
+    at::Tensor delta = at::matmul(convert(name_b, raw_b), convert(name_a, raw_a));
+    if (info.fan_in_fan_out) delta = delta.t();
+    pending[base] = (delta * info.scaling).contiguous();
+  }
+  for (const auto& [name_b, raw_b] : adapter.weights.tensors()) {
+    if (lora_base_tensor(name_b, "lora_B").empty()) continue;
+    const std::string name_a = name_b.substr(0, name_b.size() - std::string("lora_B.weight").size()) + "lora_A.weight";
+    ATLAS_CHECK(adapter.weights.contains(name_a), CheckpointError,
+                "adapter tensor '{}' in '{}' has no matching '{}' (expected lora_A and lora_B for every module)",
+                name_b, file, name_a);
+  }
+  ATLAS_CHECK(!pending.empty(), CheckpointError, "adapter '{}' holds no lora_A / lora_B tensors", file);
+  for (auto& [base, delta] : pending) {
+    deltas_[base].push_back(delta);
+    adapter.info.merged_tensors.push_back(base);
+  }
+}
+
 void WeightStore::finish(const std::string& owner) const {
+  for (const auto& [name, deltas] : deltas_)
+    ATLAS_CHECK(merged_.count(name) != 0, CheckpointError,
+                "an adapter changes tensor '{}', which {} does not use as a weight (a tied copy or a buffer)", name,
+                owner);
   if (unclaimed_.empty()) return;
   std::vector<std::string> listed;
   for (const auto& name : unclaimed_) {

@@ -6,6 +6,7 @@
 #include <c10/core/Device.h>
 
 #include <cstdint>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -13,6 +14,8 @@
 #include "atlas/io/checkpoint.hpp"
 
 namespace atlas::models {
+
+struct LoraAdapter;
 
 class WeightStore {
  public:
@@ -35,8 +38,15 @@ class WeightStore {
   /// Claims unclaimed tensors whose names end with one of `suffixes`: non-persistent buffers that
   /// older checkpoints contain (GPT-2 "attn.bias", "rotary_emb.inv_freq", "position_ids").
   void ignore_buffers(const std::vector<std::string>& suffixes);
-  /// CheckpointError listing the tensors nobody claimed (`owner` names the model class).
+  /// CheckpointError listing the tensors nobody claimed (`owner` names the model class), or naming
+  /// a tensor an adapter changes that the model never took.
   void finish(const std::string& owner) const;
+  /// Merges a LoRA adapter: take() of each tensor it targets then returns a new tensor W + delta
+  /// (never written into the checkpoint's mapping); adapters add up in the order given. Checks
+  /// every adapter tensor against its base tensor now: CheckpointError naming the tensor for an
+  /// unknown module, one outside target_modules, or a shape that does not fit (both shapes named).
+  /// Records the changed tensors in adapter.info.merged_tensors.
+  void add_adapter(LoraAdapter& adapter);
 
   bool contains(const std::string& name) const { return checkpoint_.contains(name); }
   /// Whether some tensor name starts with `prefix`.
@@ -49,6 +59,8 @@ class WeightStore {
   io::Checkpoint checkpoint_;
   std::set<std::string> unclaimed_;
   c10::Device device_;
+  std::map<std::string, std::vector<at::Tensor>> deltas_;   // base tensor -> adapter deltas, in order
+  std::set<std::string> merged_;                            // base tensors take() merged
 };
 
 /// "[2, 3]" for error messages.

@@ -287,3 +287,31 @@ TEST_CASE("damaged manifests and metas are errors naming file and line") {
   AttentionMeta m = AttentionMeta::from_json(nlohmann::json{{"future_key", 1}}, "'f.npz'");
   CHECK(m.to_json()["future_key"] == 1);
 }
+
+TEST_CASE("meta: adapters round-trip and are absent without adapters") {
+  AttentionMeta m;
+  CHECK(!m.to_json().contains("adapters"));
+  AdapterMeta a;
+  a.path = "/x/lora";
+  a.weight_file = "adapter_model.safetensors";
+  a.sha256 = std::string(64, 'a');
+  a.r = 8;
+  a.lora_alpha = 16;
+  a.scaling = 2;
+  a.fan_in_fan_out = true;
+  a.target_modules = {"q_proj", "v_proj"};
+  a.merged_tensors = 4;
+  m.adapters = {a, a};
+  AttentionMeta back = AttentionMeta::from_json(m.to_json(), "'f.npz'");
+  REQUIRE(back.adapters.size() == 2);
+  CHECK(back.adapters[1].path == "/x/lora");
+  CHECK(back.adapters[1].r == 8);
+  CHECK(back.adapters[1].lora_alpha == 16);
+  CHECK(back.adapters[1].scaling == 2);
+  CHECK(back.adapters[1].fan_in_fan_out);
+  CHECK(back.adapters[1].target_modules == std::vector<std::string>{"q_proj", "v_proj"});
+  CHECK(back.adapters[1].merged_tensors == 4);
+  CHECK(!back.extra.contains("adapters"));
+  CHECK_THROWS_WITH_AS(AttentionMeta::from_json(nlohmann::json{{"adapters", {{{"r", "eight"}}}}}, "'f.npz'"),
+                       doctest::Contains("'adapters[0].r' must be an integer"), FormatError);
+}

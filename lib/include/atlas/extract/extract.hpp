@@ -17,6 +17,9 @@ namespace atlas::extract {
 struct RunOptions {
   std::filesystem::path model_dir;
   std::filesystem::path tokenizer_dir;           // empty: the model folder's tokenizer (--tokenizer DIR)
+  std::vector<std::filesystem::path> adapters;   // LoRA adapters merged in order (--adapter DIR)
+  std::filesystem::path base_dir;                // --base DIR: the base of an adapter given as the model
+  bool no_adapter = false;                       // --no-adapter: ignore the model folder's own adapter
   std::string layers = "all";                    // "all", "0,2-4", "-1" (last)
   std::string heads = "all";
   std::string dtype = "float32";                 // storage dtype: float32 | float16
@@ -65,6 +68,7 @@ struct ExtractSummary {
   double seconds_model = 0;
   double seconds_total = 0;
   int threads = 0;
+  std::vector<std::string> notes;                // for stderr ("atlas: note: ...")
 };
 
 /// Runs the job. Every input problem is an InputError/ConfigError/CheckpointError raised before the
@@ -96,6 +100,7 @@ struct FailedDocument {
 struct CorpusSummary {
   std::filesystem::path output;
   std::string model_type, model_class;
+  std::vector<std::string> notes;                // for stderr ("atlas: note: ...")
   int64_t records = 0;                           // input records seen (this shard)
   int64_t documents_ok = 0;                      // written by this run (windows count one each)
   int64_t documents_failed = 0;                  // recorded as failed by this run

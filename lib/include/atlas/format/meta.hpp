@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace atlas::format {
 
@@ -21,6 +22,21 @@ struct ModelMeta {
   bool causal = false;
   std::string checkpoint_format;    ///< "safetensors" | "pytorch_bin"
   std::string checkpoint_sha256;
+};
+
+/// A LoRA adapter merged into the model's weights (PEFT format), in the order applied.
+struct AdapterMeta {
+  std::string path;                 ///< absolute adapter folder
+  std::string weight_file;          ///< adapter_model.safetensors | adapter_model.bin
+  std::string sha256;               ///< of the weight file
+  std::string peft_type = "LORA";
+  int64_t r = 0;
+  double lora_alpha = 0;
+  double scaling = 0;               ///< lora_alpha / r (use_rslora: lora_alpha / sqrt(r))
+  bool use_rslora = false;
+  bool fan_in_fan_out = false;
+  std::vector<std::string> target_modules;
+  int64_t merged_tensors = 0;       ///< base tensors it changed
 };
 
 /// Where the token sequence came from.
@@ -41,6 +57,7 @@ struct AttentionMeta {
   std::string tool = "atlas";
   std::string version, git_revision, command_line, created;
   ModelMeta model;
+  std::vector<AdapterMeta> adapters;        ///< written as "adapters" when non-empty
   std::string tokenizer = "none";
   InputMeta input;
   std::string dtype = "float32";            ///< storage dtype of the attention members

@@ -24,6 +24,21 @@ struct StackInfo {
   bool cross_attention = false;  // true for the decoder of an encoder-decoder
 };
 
+/// A LoRA adapter merged into the weights (PEFT format, models/lora.hpp).
+struct AdapterInfo {
+  std::filesystem::path dir;             // the adapter folder
+  std::filesystem::path weight_file;     // adapter_model.safetensors or adapter_model.bin
+  std::string sha256;                    // of weight_file
+  std::string peft_type = "LORA";
+  int64_t r = 0;
+  double lora_alpha = 0;
+  double scaling = 0;                    // lora_alpha / r, or lora_alpha / sqrt(r) with use_rslora
+  bool use_rslora = false;
+  bool fan_in_fan_out = false;
+  std::vector<std::string> target_modules;   // as listed; a regex string is one entry
+  std::vector<std::string> merged_tensors;   // base tensors it changed
+};
+
 struct ModelInfo {
   std::string model_type;        // config.json "model_type": "gpt2", "bert", "llama", ...
   std::string model_class;       // config.json architectures[0], e.g. "LlamaForCausalLM"
@@ -43,6 +58,9 @@ struct ModelInfo {
   std::vector<StackInfo> stacks;
   std::string checkpoint_format;                        // "safetensors" or "pytorch_bin"
   std::vector<std::filesystem::path> checkpoint_files;  // for provenance (io::checkpoint_hash)
+  std::filesystem::path model_dir;                      // the folder the base weights came from
+  std::vector<AdapterInfo> adapters;                    // merged into the weights, in order
+  std::vector<std::string> notes;                       // for the user (the library never prints)
 };
 
 /// The stacks of `info`: `info.stacks`, or for a single-stack model one "model" stack made of the
@@ -107,12 +125,25 @@ class Model {
 
 struct LoadOptions {
   std::string device = "cpu";    // "cpu", "cuda", "cuda:1"
+  /// LoRA adapter folders merged into the weights in this order (after the adapter of the model
+  /// folder itself, if it holds one).
+  std::vector<std::filesystem::path> adapters;
+  /// The base model when `dir` is an adapter folder (default: its base_model_name_or_path).
+  std::filesystem::path base;
+  /// Do not apply the adapter files that the model folder itself holds.
+  bool no_adapter = false;
 };
 
 /// Reads config.json, picks the architecture by model_type, loads weights strictly (a missing
 /// tensor, a wrong shape or an unclaimed tensor is a CheckpointError naming tensor, file, expected
-/// and got). Unknown model_type: ConfigError listing the supported ones.
+/// and got). Unknown model_type: ConfigError listing the supported ones. `dir` may also be a PEFT
+/// adapter folder (its base is options.base or base_model_name_or_path); a model folder that holds
+/// adapter_config.json gets that adapter merged (a note in info().notes) unless options.no_adapter.
 std::unique_ptr<Model> load_model(const std::filesystem::path& dir, const LoadOptions& options = {});
+
+/// Whether load_model() treats `path` as a TorchScript module (a .pt, .pth, .ts or .torchscript
+/// file saved with torch.jit.save whose forward returns its attention: docs/custom-models.md).
+bool is_torchscript_file(const std::filesystem::path& path);
 
 /// model_type values load_model accepts.
 std::vector<std::string> supported_model_types();
