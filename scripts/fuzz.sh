@@ -29,6 +29,7 @@ src=$PWD
 build=${ATLAS_FUZZ_BUILD_DIR:-$src/build-fuzz}
 shared=${ATLAS_SHARED_DIR:-$src/../shared}
 python=/usr/bin/python3; [[ -x $python ]] || python=python3
+command -v clang++ >/dev/null || { echo "fuzz.sh: clang++ not found (scripts/install-deps.sh installs clang and libclang-rt-14-dev)" >&2; exit 2; }
 export CCACHE_BASEDIR=${CCACHE_BASEDIR:-/work}
 if [[ ! -f $build/CMakeCache.txt ]]; then
   cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
@@ -36,8 +37,7 @@ if [[ ! -f $build/CMakeCache.txt ]]; then
 fi
 cmake --build "$build" -j "$(nproc)" --target $(printf 'fuzz_%s ' "${targets[@]}")
 
-seeds=$build/fuzz-seeds
-rm -rf "$seeds"
+seeds=$build/fuzz-seeds   # regenerated in place (not removed: another fuzz.sh may be reading it)
 "$python" scripts/fuzz_seeds.py "$src" "$shared" "$seeds"
 
 export ATLAS_SHARED_DIR=$shared
@@ -54,8 +54,8 @@ for t in "${targets[@]}"; do
     -artifact_prefix="$artifacts/" "$corpus" "$seeds/$t" >"$log" 2>&1
   rc=$?
   set -e
-  execs=$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+).*/\1/p' "$log" | tail -1)
-  cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | cut -d' ' -f2)
+  execs=$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+).*/\1/p' "$log" | tail -1 || true)
+  cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | cut -d' ' -f2 || true)
   crashes=()
   for f in "$artifacts"/crash-* "$artifacts"/leak-* "$artifacts"/timeout-* "$artifacts"/oom-* "$artifacts"/slow-unit-*; do
     [[ -f $f ]] || continue
@@ -67,7 +67,7 @@ for t in "${targets[@]}"; do
   line="fuzz_$t: ${execs:-?} executions, coverage ${cov:-?}, ${#crashes[@]} findings (exit $rc)"
   if ((${#crashes[@]} || rc != 0)); then
     found=1
-    grep -E 'ERROR: |SUMMARY: |uncaught exception|what\(\)' "$log" | head -5 | sed 's/^/    /'
+    grep -E 'ERROR: |SUMMARY: |uncaught exception|what\(\)' "$log" | head -5 | sed 's/^/    /' || true
     for c in "${crashes[@]}"; do line+=$'\n'"    new regression input: $c"; done
     ((${#crashes[@]})) || line+=$'\n'"    (no artifact; log: $log)"
   fi
