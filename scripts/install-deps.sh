@@ -28,6 +28,7 @@ PACKAGES=(
   libssl-dev libcurl4-openssl-dev
   python3 python3-numpy
   librsvg2-bin poppler-utils
+  clang libclang-rt-14-dev   # scripts/fuzz.sh: libFuzzer + ASan/UBSan
 )
 # A private single-node cluster for tests/e2e/test_slurm.sh (scripts/slurm/local-cluster.sh).
 SLURM_PACKAGES=(slurmctld slurmd slurm-client munge)

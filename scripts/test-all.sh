@@ -13,8 +13,24 @@ ctest --output-on-failure -j "$(nproc)" --timeout 900 2>&1 | tee ctest.log
 rc=${PIPESTATUS[0]}
 set -e
 echo "tests finished after $(( $(date +%s) - start )) s"
+# A short libFuzzer pass over every parser of outside data (its own clang + ASan/UBSan build folder,
+# build-fuzz; ~12 targets x 20 s plus the build). ATLAS_SKIP_FUZZ=1 skips it; ATLAS_FUZZ_TIME sets
+# the seconds per target. A finding fails CI and leaves its input in tests/fuzz/regressions/.
+fuzz_rc=0
+if [[ ${ATLAS_SKIP_FUZZ:-0} != 1 ]]; then
+  fuzz_start=$(date +%s)
+  set +e
+  (cd .. && bash scripts/fuzz.sh --time "${ATLAS_FUZZ_TIME:-20}") 2>&1 | tee fuzz.log
+  fuzz_rc=${PIPESTATUS[0]}
+  set -e
+  echo "fuzz finished after $(( $(date +%s) - fuzz_start )) s (exit $fuzz_rc)"
+else
+  echo "fuzz: skipped (ATLAS_SKIP_FUZZ=1)"
+fi
 # Skipped tests (exit 77: no Slurm, no GPU, no disk for the 4 GiB case) must be visible in CI logs.
 skipped=$(sed -n '/The following tests did not run:/,/^$/p' ctest.log |
   sed -nE 's/^[[:space:]]+[0-9]+ - ([^ ]+) \((.*)\)$/\1 (\2)/p' | paste -sd ',' - | sed 's/,/, /g')
-echo "CI summary: $(grep -E 'tests passed, ' ctest.log | tail -1); skipped: ${skipped:-none}"
-exit "$rc"
+fuzz_summary=$([[ -f fuzz.log && ${ATLAS_SKIP_FUZZ:-0} != 1 ]] && grep -cE '^fuzz_.*[1-9][0-9]* findings' fuzz.log || true)
+echo "CI summary: $(grep -E 'tests passed, ' ctest.log | tail -1); skipped: ${skipped:-none}; fuzz targets with findings: ${fuzz_summary:-skipped}"
+((rc != 0)) && exit "$rc"
+exit "$fuzz_rc"

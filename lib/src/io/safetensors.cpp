@@ -91,7 +91,8 @@ std::map<std::string, RawTensor> read_safetensors(const std::filesystem::path& f
                   "'{}': tensor '{}': unknown field '{}' (expected dtype, shape, data_offsets)", fname, name,
                   k);
     }
-    auto field = [&](const char* key) -> const json& {
+    // Captured by name: clang 14 (the fuzz build) cannot capture structured bindings.
+    auto field = [&, &info = info, &name = name](const char* key) -> const json& {
       auto it = info.find(key);
       ATLAS_CHECK(it != info.end(), CheckpointError, "'{}': tensor '{}': missing field '{}'", fname, name,
                   key);

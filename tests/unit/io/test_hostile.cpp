@@ -259,6 +259,13 @@ TEST_CASE("JSON nested 100,000 deep is a FormatError, not a stack overflow") {
   CHECK(parse_json(std::string("[1,"), "x", false).is_discarded());
 }
 
+TEST_CASE("JSON number outside double's range is a FormatError (found by fuzz_config)") {
+  // nlohmann reports it as out_of_range, which the parse_error handlers of config.json & co. missed.
+  expect_format_error([&] { parse_json(std::string("{\"layer_norm_eps\": 1e412}"), "'config.json'"); },
+                      {"'config.json'", "invalid JSON", "1e412"});
+  CHECK(parse_json(std::string("[1e412]"), "x", false).is_discarded());
+}
+
 TEST_CASE("safetensors: a deeply nested or oversized header") {
   auto dir = test::scratch_dir("hostile_safetensors");
   // 100 MB + 1 of header in a sparse file: refused by size before any of it is parsed.

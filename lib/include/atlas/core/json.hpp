@@ -16,7 +16,9 @@ constexpr int kMaxJsonDepth = 256;
 
 /// Json::parse(input) with the depth limit (checked through the parser callback, so nothing deeper
 /// is built). Syntax errors are nlohmann's parse_error as before (or a discarded value when
-/// `allow_exceptions` is false); too deep is FormatError naming `what`.
+/// `allow_exceptions` is false); too deep, or a number outside double's range (`1e400`, which
+/// nlohmann reports as out_of_range, not parse_error, so callers' parse_error handlers miss it), is
+/// FormatError naming `what`.
 template <class Json = nlohmann::json, class Input>
 Json parse_json(Input&& input, const std::string& what, bool allow_exceptions = true) {
   typename Json::parser_callback_t limit = [&what](int depth, typename Json::parse_event_t event, Json&) {
@@ -26,7 +28,11 @@ Json parse_json(Input&& input, const std::string& what, bool allow_exceptions = 
                  kMaxJsonDepth);
     return true;
   };
-  return Json::parse(std::forward<Input>(input), limit, allow_exceptions);
+  try {
+    return Json::parse(std::forward<Input>(input), limit, allow_exceptions);
+  } catch (const typename Json::out_of_range& e) {
+    ATLAS_FAIL(FormatError, "{}: invalid JSON: {}", what, e.what());
+  }
 }
 
 }  // namespace atlas
