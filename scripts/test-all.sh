@@ -17,4 +17,17 @@ echo "tests finished after $(( $(date +%s) - start )) s"
 skipped=$(sed -n '/The following tests did not run:/,/^$/p' ctest.log |
   sed -nE 's/^[[:space:]]+[0-9]+ - ([^ ]+) \((.*)\)$/\1 (\2)/p' | paste -sd ',' - | sed 's/,/, /g')
 echo "CI summary: $(grep -E 'tests passed, ' ctest.log | tail -1); skipped: ${skipped:-none}"
+cd ..
+# Then the suite again under AddressSanitizer + UBSan + LeakSanitizer, in build-asan/ (docs/hardening.md,
+# "Sanitizers"); ATLAS_SKIP_SANITIZE=1 skips it (it says so in the log).
+if [ "${ATLAS_SKIP_SANITIZE:-0}" = 1 ]; then
+  echo "CI summary (sanitizers): skipped (ATLAS_SKIP_SANITIZE=1)"
+else
+  set +e
+  bash scripts/test-sanitize.sh
+  san_rc=$?
+  set -e
+  [ "$rc" -eq 0 ] && rc=$san_rc
+  echo "all finished after $(( $(date +%s) - start )) s"
+fi
 exit "$rc"
