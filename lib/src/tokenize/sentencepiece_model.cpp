@@ -55,7 +55,10 @@ const SpmApi& spm_api() {
     void* handle = nullptr;
     std::string tried;
     for (const auto& path : candidate_paths()) {
-      handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+      // RTLD_LOCAL without RTLD_DEEPBIND (which the sanitizers refuse): the shim exports only its C
+      // API and loads a DF_SYMBOLIC copy of libsentencepiece, so neither binds to LibTorch's protobuf
+      // (lib/CMakeLists.txt says how).
+      handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
       if (handle) break;
       const char* err = dlerror();
       tried += fmt::format("{}{} ({})", tried.empty() ? "" : ", ", path, err ? err : "unknown error");

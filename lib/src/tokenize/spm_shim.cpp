@@ -1,6 +1,8 @@
 // libatlas_spm: a plain C API over sentencepiece. sentencepiece bundles its own protobuf, which
 // clashes with LibTorch's when both are linked into one binary, so this shim is a separate shared
-// library (-Bsymbolic, exported C symbols only) that sentencepiece_model.cpp dlopen()s.
+// library (-Bsymbolic, only the C symbols of spm_api.h exported through spm_shim.map, and a
+// DF_SYMBOLIC copy of libsentencepiece beside it; lib/CMakeLists.txt) that sentencepiece_model.cpp
+// dlopen()s RTLD_LOCAL -- without RTLD_DEEPBIND, which the sanitizers refuse.
 // Every function catches everything: no C++ exception may cross the dlopen boundary.
 #include <sentencepiece_processor.h>
 
