@@ -5,8 +5,6 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
-#include <set>
-#include <sys/stat.h>
 
 #include "atlas/core/error.hpp"
 #include "atlas/core/fs.hpp"

@@ -486,7 +486,6 @@ MergeSummary merge_stores(const std::vector<fs::path>& inputs, const fs::path& o
     return a.entry->ordinal < b.entry->ordinal;
   });
 
-  const fs::path parent = output.has_parent_path() ? output.parent_path() : fs::path(".");
   const fs::path tmp = temp_path_for(output);
   fs::create_directories(tmp, ec);
   ATLAS_CHECK(!ec, IoError, "cannot create '{}': {}", tmp.string(), ec.message());
@@ -542,7 +541,6 @@ MergeSummary merge_stores(const std::vector<fs::path>& inputs, const fs::path& o
     fs::remove_all(tmp, ec);
     throw;
   }
-  (void)parent;
   return summary;
 }
 
