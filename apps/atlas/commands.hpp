@@ -24,6 +24,9 @@ Command add_tokenize(CLI::App& app);
 Command add_visualize(CLI::App& app);
 Command add_process(CLI::App& app);
 Command add_models(CLI::App& app);
+Command add_analyze(CLI::App& app);
+/// `analyze bias` (cmd_bias.cpp), added to the `analyze` command.
+Command add_bias_command(CLI::App& analyze);
 
 }  // namespace atlas::cli
 

@@ -3,6 +3,7 @@
 // module: it resolves to the `atlas` binary's copy at load time (see lib/CMakeLists.txt).
 #include "atlas/extract/backend.hpp"
 #include "atlas/extract/extract.hpp"
+#include "atlas/extract/scorer.hpp"
 
 namespace {
 
@@ -12,6 +13,7 @@ atlas::extract::Backend make_backend() {
   b.size = sizeof(atlas::extract::Backend);
   b.run_extract = &atlas::extract::run_extract;
   b.run_corpus = &atlas::extract::run_corpus;
+  b.open_scorer = &atlas::extract::open_scorer;
   return b;
 }
 

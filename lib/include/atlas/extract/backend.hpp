@@ -6,7 +6,10 @@
 /// Torch-free header. Exceptions thrown inside the module (InputError ...) reach the caller unchanged.
 #include <cstddef>
 
+#include <memory>
+
 #include "atlas/extract/extract.hpp"
+#include "atlas/extract/scorer.hpp"
 
 namespace atlas::extract {
 
@@ -22,6 +25,7 @@ struct Backend {
   // One entry per model-running job; adding one = a line here + a line in torch_module.cpp.
   ExtractSummary (*run_extract)(const ExtractOptions&) = nullptr;
   CorpusSummary (*run_corpus)(const CorpusOptions&) = nullptr;
+  std::unique_ptr<Scorer> (*open_scorer)(const RunOptions&) = nullptr;   // bias audits (atlas/bias/)
 };
 
 /// The backend of libatlas_torch.so, loaded on the first call. Looks, in order, at
