@@ -29,6 +29,7 @@ constexpr Target kTargets[] = {
     {"pickle", fuzz_pickle},
     {"torch_bin", fuzz_torch_bin},
     {"config", fuzz_config},
+    {"adapter_config", fuzz_adapter_config},
     {"tokenizer_text", fuzz_tokenizer_text},
     {"tokenizer_json", fuzz_tokenizer_json},
     {"style", fuzz_style},
