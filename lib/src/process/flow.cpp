@@ -23,36 +23,38 @@ namespace {
 // probabilities (at least ~1e-7 where float32 attention is not 0), so this loses nothing real.
 constexpr double kEps = 1e-12;
 
-// A directed graph in CSR form; edge e and e ^ 1 are a forward edge and its reverse.
+// A directed graph in CSR form, edges ordered by tail so that a node's edges (forward and reverse)
+// are contiguous: edge a of node v is a in [first[v], first[v+1]), rev[a] its partner.
 struct Graph {
   int64_t nodes = 0;
-  std::vector<int64_t> first;     // [nodes + 1] edges of node v: adj[first[v] .. first[v+1])
-  std::vector<int32_t> adj;       // edge ids grouped by tail
-  std::vector<int32_t> head;      // [edges] target node
-  std::vector<double> cap;        // [edges] capacity (0 for reverse edges)
+  std::vector<int64_t> first;     // [nodes + 1]
+  std::vector<int32_t> head;      // [2E] target node
+  std::vector<int32_t> rev;       // [2E] the reverse edge
+  std::vector<double> cap;        // [2E] capacity (0 for reverse edges)
 
   static Graph build(int64_t nodes, const std::vector<std::tuple<int64_t, int64_t, double>>& edges) {
     Graph g;
     g.nodes = nodes;
     const size_t m = edges.size() * 2;
-    g.head.resize(m);
-    g.cap.resize(m);
-    std::vector<int64_t> tail(m);
-    for (size_t i = 0; i < edges.size(); ++i) {
-      auto [u, v, c] = edges[i];
-      tail[2 * i] = u;
-      g.head[2 * i] = static_cast<int32_t>(v);
-      g.cap[2 * i] = c;
-      tail[2 * i + 1] = v;
-      g.head[2 * i + 1] = static_cast<int32_t>(u);
-      g.cap[2 * i + 1] = 0.0;
-    }
     g.first.assign(static_cast<size_t>(nodes + 1), 0);
-    for (size_t e = 0; e < m; ++e) ++g.first[tail[e] + 1];
+    for (const auto& [u, v, c] : edges) {
+      ++g.first[u + 1];
+      ++g.first[v + 1];
+    }
     for (int64_t v = 0; v < nodes; ++v) g.first[v + 1] += g.first[v];
-    g.adj.resize(m);
+    g.head.resize(m);
+    g.rev.resize(m);
+    g.cap.resize(m);
     std::vector<int64_t> fill(g.first.begin(), g.first.end() - 1);
-    for (size_t e = 0; e < m; ++e) g.adj[fill[tail[e]]++] = static_cast<int32_t>(e);
+    for (const auto& [u, v, c] : edges) {
+      const int64_t a = fill[u]++, r = fill[v]++;
+      g.head[a] = static_cast<int32_t>(v);
+      g.cap[a] = c;
+      g.rev[a] = static_cast<int32_t>(r);
+      g.head[r] = static_cast<int32_t>(u);
+      g.cap[r] = 0.0;
+      g.rev[r] = static_cast<int32_t>(a);
+    }
     return g;
   }
 };
@@ -64,22 +66,31 @@ class Dinic {
   explicit Dinic(const Graph& g)
       : g_(g), flow_(g.cap.size(), 0.0), level_(static_cast<size_t>(g.nodes), -1), it_(static_cast<size_t>(g.nodes)) {}
 
-  double run(int64_t s, int64_t t) {
+  /// `first_levels`: levels of a first phase known without a BFS (the layered attention graph:
+  /// every source-sink path goes down one layer per edge), or empty.
+  double run(int64_t s, int64_t t, const std::vector<int32_t>* first_levels = nullptr) {
     double total = 0;
-    while (bfs(s, t)) {
+    bool have = false;
+    if (first_levels) {
+      level_ = *first_levels;
+      have = level_[s] == 0 && level_[t] > 0;
+    }
+    if (!have) have = bfs(s, t);
+    while (have) {
       for (int64_t v = 0; v < g_.nodes; ++v) it_[v] = g_.first[v];
       while (true) {
         double f = dfs(s, t, 1e300);
         if (f <= kEps) break;
         total += f;
       }
+      have = bfs(s, t);
     }
     reset();
     return total;
   }
 
  private:
-  double residual(int32_t e) const { return g_.cap[e] - flow_[e]; }
+  double residual(int64_t a) const { return g_.cap[a] - flow_[a]; }
 
   bool bfs(int64_t s, int64_t t) {
     std::fill(level_.begin(), level_.end(), -1);
@@ -90,9 +101,8 @@ class Dinic {
       const int64_t v = queue_[qi];
       if (level_[t] >= 0 && level_[v] >= level_[t]) break;  // nothing beyond the sink's level is used
       for (int64_t a = g_.first[v]; a < g_.first[v + 1]; ++a) {
-        const int32_t e = g_.adj[a];
-        const int32_t w = g_.head[e];
-        if (level_[w] < 0 && residual(e) > kEps) {
+        const int32_t w = g_.head[a];
+        if (level_[w] < 0 && residual(a) > kEps) {
           level_[w] = level_[v] + 1;
           queue_.push_back(w);
         }
@@ -103,25 +113,26 @@ class Dinic {
 
   double dfs(int64_t v, int64_t t, double pushed) {
     if (v == t) return pushed;
+    const int32_t want = level_[v] + 1;
     for (int64_t& a = it_[v]; a < g_.first[v + 1]; ++a) {
-      const int32_t e = g_.adj[a];
-      const int32_t w = g_.head[e];
-      if (level_[w] != level_[v] + 1) continue;
-      const double r = residual(e);
+      const int32_t w = g_.head[a];
+      if (level_[w] != want) continue;
+      const double r = residual(a);
       if (r <= kEps) continue;
       const double f = dfs(w, t, std::min(pushed, r));
       if (f > kEps) {
-        if (flow_[e] == 0.0 && flow_[e ^ 1] == 0.0) touched_.push_back(e);
-        flow_[e] += f;
-        flow_[e ^ 1] -= f;
+        if (flow_[a] == 0.0) touched_.push_back(static_cast<int32_t>(a));
+        flow_[a] += f;
+        flow_[g_.rev[a]] -= f;
         return f;
       }
     }
+    level_[v] = -1;   // dead end for the rest of this phase
     return 0;
   }
 
   void reset() {
-    for (int32_t e : touched_) flow_[e] = flow_[e ^ 1] = 0.0;
+    for (int32_t a : touched_) flow_[a] = flow_[g_.rev[a]] = 0.0;
     touched_.clear();
   }
 
@@ -191,8 +202,18 @@ Result flow(const format::AttentionData& d, const FlowOptions& o) {
     auto work = [&] {
       try {
         Dinic solver(g);
-        for (int64_t i = next++; i < t; i = next++)
-          for (int64_t j = 0; j < t; ++j) out[i * t + j] = static_cast<float>(solver.run(top * t + i, j));
+        // First phase without a BFS: node (k, p) is at level top - k; other outputs and other
+        // inputs than the pair's are off the level graph.
+        std::vector<int32_t> levels(static_cast<size_t>((top + 1) * t));
+        for (int64_t k = 0; k <= top; ++k)
+          for (int64_t p = 0; p < t; ++p) levels[k * t + p] = static_cast<int32_t>(top - k);
+        for (int64_t i = next++; i < t; i = next++) {
+          for (int64_t p = 0; p < t; ++p) levels[top * t + p] = p == i ? 0 : -1;
+          for (int64_t j = 0; j < t; ++j) {
+            for (int64_t p = 0; p < t; ++p) levels[p] = p == j ? static_cast<int32_t>(top) : -1;
+            out[i * t + j] = static_cast<float>(solver.run(top * t + i, j, &levels));
+          }
+        }
       } catch (...) {
         std::lock_guard<std::mutex> lock(error_mutex);
         if (!error) error = std::current_exception();
