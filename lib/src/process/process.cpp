@@ -183,10 +183,24 @@ Result rollout(const AttentionData& d, bool residual) {
 Result diff(const AttentionData& a_in, const AttentionData& b_in, bool by_words) {
   AttentionData a = by_words ? to_word_level(a_in) : a_in;
   AttentionData b = by_words ? to_word_level(b_in) : b_in;
-  const char* unit = by_words ? "words" : "tokens";
-  std::string why = describe_tokens(a.tokens, b.tokens);
-  ATLAS_CHECK(why.empty(), InputError, "diff: {} and {} have different {}: {}{}", a.source, b.source, unit, why,
-              by_words ? "" : " (--words aligns texts that tokenize differently)");
+  nlohmann::json differing = nlohmann::json::array();
+  if (by_words) {
+    // Aligned by position: the same number of words; their texts may differ (she / he).
+    ATLAS_CHECK(a.tokens.size() == b.tokens.size(), InputError,
+                "diff --words: {} and {} have different words: {} vs {} words ({} vs {})", a.source, b.source,
+                a.tokens.size(), b.tokens.size(), fmt::join(a.tokens, " "), fmt::join(b.tokens, " "));
+    for (size_t i = 0; i < a.tokens.size(); ++i)
+      if (a.tokens[i] != b.tokens[i]) {
+        differing.push_back({static_cast<int64_t>(i), a.tokens[i], b.tokens[i]});
+        a.token_labels[i] = a.tokens[i] + "/" + b.tokens[i];
+      }
+    a.key_token_labels = a.token_labels;
+  } else {
+    std::string why = describe_tokens(a.tokens, b.tokens);
+    ATLAS_CHECK(why.empty(), InputError,
+                "diff: {} and {} have different tokens: {} (--words aligns texts with the same number of words)",
+                a.source, b.source, why);
+  }
   ATLAS_CHECK(a.layers == b.layers, InputError, "diff: {} stores layers {}, {} layers {}", a.source,
               fmt::join(a.layers, ","), b.source, fmt::join(b.layers, ","));
   ATLAS_CHECK(a.heads == b.heads, InputError, "diff: {} stores heads {}, {} heads {}", a.source,
@@ -197,6 +211,7 @@ Result diff(const AttentionData& a_in, const AttentionData& b_in, bool by_words)
   r.data.topk = 0;
   for (size_t i = 0; i < a.attention.size(); ++i) r.data.attention[i] = a.attention[i] - b.attention[i];
   r.step = {{"op", "diff"}, {"b", b.source}, {"by_words", by_words}};
+  if (by_words) r.step["differing_words"] = differing;   // [position, word of A, word of B]
   if (b.meta) r.step["b_command_line"] = b.meta->command_line;
   if (by_words) r.step["level"] = "word";
   return r;
