@@ -14,23 +14,7 @@
 #include "atlas/core/progress.hpp"
 #include "atlas/extract/backend.hpp"
 #include "commands.hpp"
-#if __has_include("gating.hpp")
 #include "gating.hpp"
-#else
-// Until the --fail-if grammar (atlas/core/expr.hpp, apps/atlas/gating.hpp) is merged: the option is
-// accepted and refused when used.
-namespace atlas::cli {
-inline std::shared_ptr<std::vector<std::string>> add_fail_if(CLI::App* cmd) {
-  auto exprs = std::make_shared<std::vector<std::string>>();
-  cmd->add_option("--fail-if", *exprs, "Exit 3 when EXPR holds for the report (not in this build)");
-  return exprs;
-}
-inline int apply_gates(const CLI::App&, const std::vector<std::string>& e, const nlohmann::json&) {
-  ATLAS_CHECK(e.empty(), InputError, "--fail-if needs the expression grammar, which this build lacks");
-  return 0;
-}
-}  // namespace atlas::cli
-#endif
 
 namespace atlas::cli {
 namespace {

@@ -106,6 +106,54 @@ expect_error "StereoSet TSV with 4 columns" "" "bad.tsv:1: 4 fields, expected 5"
 expect_error "missing dataset" "" "does not exist" -- analyze bias -m "$CAUSAL" --crows-pairs "$TMP/none.csv" "${COMMON[@]}"
 expect_error "nothing to audit" "" "nothing to audit" -- analyze bias -m "$CAUSAL" "${COMMON[@]}"
 
+
+# 6b. Gating: exit 3 and one stderr line per crossed threshold; 0 when none is crossed; a suite's own
+# thresholds count too; an object path means its metric (crows_pairs.overall -> .metric)
+run gate3 analyze bias -m "$CAUSAL" --crows-pairs "$CROWS" --limit 50 "${COMMON[@]}" \
+  --fail-if 'crows_pairs.overall > 1' --fail-if 'crows_pairs.overall.n >= 50' --fail-if 'crows_pairs.overall.metric > 101'
+if [ "$rc" -eq 3 ] && [ "$(grep -c '^atlas: threshold crossed: ' "$OUT/gate3.err")" -eq 2 ] && [ "$(grep -vc '^atlas: threshold crossed: ' "$OUT/gate3.err")" -eq 0 ]; then
+  pass "gating: exit 3, two crossed thresholds, two lines"
+else fail "gating exit 3 (rc $rc: $(cat "$OUT/gate3.err"))"; fi
+run gate0 analyze bias -m "$CAUSAL" --crows-pairs "$CROWS" --limit 50 "${COMMON[@]}" --fail-if 'crows_pairs.overall > 101'
+[ "$rc" -eq 0 ] && [ ! -s "$OUT/gate0.err" ] && pass "gating: exit 0 below the threshold" || fail "gating exit 0 (rc $rc: $(cat "$OUT/gate0.err"))"
+sed 's/^# thresholds:/thresholds:/; s/^#   - "suite.attention.max_abs_mean_difference > 0.2"/  - "suite.attention.max_abs_mean_difference > 0"/' \
+  "$ATLAS_SOURCE_DIR/configs/bias/gender-occupation.yaml" > "$TMP/gated.yaml"
+run gate_suite analyze bias -m "$CAUSAL" --suite "$TMP/gated.yaml" --limit 20 "${COMMON[@]}"
+[ "$rc" -eq 3 ] && grep -q "threshold crossed: suite.attention.max_abs_mean_difference" "$OUT/gate_suite.err" \
+  && pass "a suite's own threshold gates (exit 3)" || fail "suite threshold (rc $rc: $(cat "$OUT/gate_suite.err"))"
+
+# 6c. Suites on both models; determinism: the same command twice gives the same JSON
+for kind in causal masked; do
+  model=$CAUSAL; [ $kind = masked ] && model=$MASKED
+  run "suite_$kind" analyze bias -m "$model" --suite "$ATLAS_SOURCE_DIR/configs/bias/gender-occupation.yaml" \
+    --limit 60 --seed 7 --bootstrap 300 --permutations 300 "${COMMON[@]}" -o "$OUT/s_$kind.json"
+  rc1=$rc; mv "$OUT/s_$kind.json" "$OUT/s1_$kind.json"   # the command line (with -o) is in the report
+  run "suite2_$kind" analyze bias -m "$model" --suite "$ATLAS_SOURCE_DIR/configs/bias/gender-occupation.yaml" \
+    --limit 60 --seed 7 --bootstrap 300 --permutations 300 "${COMMON[@]}" -o "$OUT/s_$kind.json"
+  if [ "$rc1" -eq 0 ] && [ "$rc" -eq 0 ] && cmp -s "$OUT/s1_$kind.json" "$OUT/s_$kind.json" && "$PY" - "$OUT/s1_$kind.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1])); s = r["suite"]
+assert s["pairs"] == 60 and s["name"] == "gender-occupation"
+heads = s["heads"]
+assert len(heads) == s["attention"]["heads_tested"] > 0
+for h in heads:
+    assert h["ci_low"] <= h["mean_difference"] <= h["ci_high"], h
+    assert 0 < h["p_value"] <= 1 and h["p_value"] <= h["q_value"] <= 1, h
+assert abs(heads[0]["mean_difference"] - (heads[0]["attention_a"] - heads[0]["attention_b"])) < 1e-9
+assert r["datasets"]["suite"]["sha256"] and r["seed"] == 7
+g = s["logprob_gap"]; assert g["ci_low"] <= g["mean"] <= g["ci_high"]
+PY
+  then pass "suite gender-occupation ($kind): CIs, p <= q, deterministic JSON with --seed 7"; else fail "suite $kind (rc $rc1/$rc: $(tail -2 "$OUT/suite_$kind.err"))"; fi
+done
+
+# 6d. Suite errors name file and line
+printf 'lists:\n  occupation: []\ntemplates: []\n' > "$TMP/empty.yaml"
+expect_error "suite with an empty list" "" "empty.yaml:2: list 'occupation' is empty" -- analyze bias -m "$CAUSAL" --suite "$TMP/empty.yaml" "${COMMON[@]}"
+printf 'pairs: [[he, she]]\nlists: {x: [a]}\ntemplates:\n  - {text: "The {y} said he", target: he, attribute: x}\n' > "$TMP/slot.yaml"
+expect_error "suite with an unknown slot" "" "slot.yaml:4: unknown slot '\\{y\\}'" -- analyze bias -m "$CAUSAL" --suite "$TMP/slot.yaml" "${COMMON[@]}"
+printf 'pairs: [[he, she]]\nsentences:\n  - {a: "he is a nurse", b: "she is a doctor", target: he, attribute: nurse}\n' > "$TMP/pair.yaml"
+expect_error "suite pair differing in more than the swap" "" "pair.yaml:3: the sides of the pair" -- analyze bias -m "$CAUSAL" --suite "$TMP/pair.yaml" "${COMMON[@]}"
+
 # 7. --help
 "$ATLAS" analyze bias --help >/dev/null && pass "analyze bias --help exits 0" || fail "analyze bias --help"
 

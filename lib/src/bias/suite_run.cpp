@@ -1,5 +1,4 @@
-// A suite's measures. Word level: a word's tokens are those whose character offsets overlap it; the
-// attention from the target word to the attribute word is, per layer and head, the mean over the
+// A suite's measures. Word level (process/words.hpp segments the tokens into words): the attention from the target word to the attribute word is, per layer and head, the mean over the
 // target's tokens (rows) of the summed attention on the attribute's tokens (columns), the usual
 // aggregation for word-level attention (Clark et al. 2019: sum over the attended word's pieces, mean
 // over the attending word's). Bias-attention ratio: that attention mass divided by the attribute's
@@ -15,6 +14,7 @@
 #include "atlas/bias/wino.hpp"
 #include "atlas/core/error.hpp"
 #include "atlas/core/utf8.hpp"
+#include "atlas/process/words.hpp"
 #include "bias/measures.hpp"
 #include "bias/suite_run.hpp"
 
@@ -32,13 +32,13 @@ struct Tokens {
   std::vector<int64_t> target, attribute;   // token indices
 };
 
-std::vector<int64_t> overlapping(const tokenize::Encoding& enc, size_t shift, int64_t b, int64_t e) {
+/// Tokens of the words (process/words.hpp: the toolkit's one definition of a word) that overlap the
+/// code-point span [b, e).
+std::vector<int64_t> word_tokens(const std::vector<process::Word>& words, int64_t b, int64_t e) {
   std::vector<int64_t> out;
-  for (size_t t = 0; t < enc.size(); ++t) {
-    if (enc.special_mask[t]) continue;
-    const auto [s, f] = enc.offsets[t];
-    if (s < e && f > b) out.push_back(static_cast<int64_t>(t + shift));
-  }
+  for (const process::Word& w : words)
+    if (!w.special && w.begin < e && w.end > b) out.insert(out.end(), w.tokens.begin(), w.tokens.end());
+  std::sort(out.begin(), out.end());
   return out;
 }
 
@@ -47,20 +47,25 @@ Tokens tokens_for(const extract::Scorer& scorer, const std::string& text, std::p
   const extract::ScorerInfo& info = scorer.info();
   Tokens t;
   const tokenize::Encoding enc = scorer.encode(text, !info.causal);
-  size_t shift = 0;
-  if (info.causal && info.bos_id >= 0) {
-    t.ids.push_back(info.bos_id);
-    t.labels.push_back(scorer.token_text(info.bos_id));
-    shift = 1;
-  }
+  process::TokenAxis axis;
+  axis.text = text;
+  auto push = [&](int64_t id, const std::string& tok, std::array<int64_t, 2> off, bool special) {
+    t.ids.push_back(id);
+    t.labels.push_back(scorer.token_text(id));
+    axis.tokens.push_back(tok);
+    axis.offsets.push_back(off);
+    axis.special.push_back(special ? 1 : 0);
+  };
+  if (info.causal && info.bos_id >= 0) push(info.bos_id, scorer.token_text(info.bos_id), {-1, -1}, true);
   for (size_t i = 0; i < enc.size(); ++i) {
-    t.ids.push_back(enc.ids[i]);
-    t.labels.push_back(scorer.token_text(enc.ids[i]));
+    const bool sp = enc.special_mask[i] != 0;
+    push(enc.ids[i], enc.tokens[i], sp ? std::array<int64_t, 2>{-1, -1} : std::array<int64_t, 2>{enc.offsets[i].first, enc.offsets[i].second}, sp);
   }
+  const std::vector<process::Word> words = process::segment_words(axis);
   const std::vector<int64_t> cp = utf8::byte_to_char_index(text);
   auto c = [&](size_t byte) { return byte < cp.size() ? cp[byte] : static_cast<int64_t>(utf8::decode(text).size()); };
-  t.target = overlapping(enc, shift, c(target.first), c(target.second));
-  t.attribute = overlapping(enc, shift, c(attribute.first), c(attribute.second));
+  t.target = word_tokens(words, c(target.first), c(target.second));
+  t.attribute = word_tokens(words, c(attribute.first), c(attribute.second));
   ATLAS_CHECK(!t.target.empty() && !t.attribute.empty(), InputError,
               "suite line {}: no tokens for the target or attribute word of '{}'", line, text);
   return t;
