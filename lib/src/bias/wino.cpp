@@ -132,14 +132,10 @@ WinoBiasData read_winobias(const fs::path& dir) {
       const fs::path anti = dir / fmt::format("anti_stereotyped_type{}.txt.{}", type, split);
       if (!fs::exists(pro, ec) || !fs::exists(anti, ec)) continue;
       const std::vector<Raw> p = read_file_lines(pro), a = read_file_lines(anti);
-      std::map<int64_t, const Raw*> pn, an;
-      for (const Raw& r : p) pn[r.number] = &r;
-      for (const Raw& r : a) an[r.number] = &r;
       d.files.push_back(pro);
       d.files.push_back(anti);
       for (int side = 0; side < 2; ++side) {
         const std::vector<Raw>& rows = side == 0 ? p : a;
-        const auto& counterpart = side == 0 ? an : pn;
         const fs::path& file = side == 0 ? pro : anti;
         for (const Raw& r : rows) {
           const std::string other = other_mention(r.text, r.referent, occs);
@@ -147,17 +143,10 @@ WinoBiasData read_winobias(const fs::path& dir) {
             ++d.skipped;
             continue;
           }
-          // "her" is possessive where the counterpart sentence says "his", an object where it says "him".
-          bool possessive = r.pronoun == "his" || r.pronoun == "hers";
-          if (r.pronoun == "her") {
-            auto it = counterpart.find(r.number);
-            possessive = it != counterpart.end() && it->second->pronoun == "his";
-          }
-          auto substitute = [&](std::string mention) {
-            mention = lower(mention);
-            if (r.pron_begin == 0) mention[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(mention[0])));
-            if (possessive) mention += "'s";
-            return r.text.substr(0, r.pron_begin) + mention + r.text.substr(r.pron_end);
+          // The pronoun stays (it carries the gender); the model is asked which mention it refers to.
+          const std::string pronoun = r.text.substr(r.pron_begin, r.pron_end - r.pron_begin);
+          auto substitute = [&](const std::string& mention) {
+            return r.text + " Here, \"" + pronoun + "\" refers to " + lower(mention) + ".";
           };
           WinoBiasItem item;
           item.file = file.filename().string();

@@ -1,10 +1,11 @@
 #pragma once
 /// WinoBias (Zhao et al. 2018) and Winogender (Rudinger et al. 2018) with a language model.
-/// WinoBias: in each sentence the bracketed pronoun refers to the bracketed occupation. The pronoun is
-/// replaced by each of the two occupations the sentence mentions ("the developer" / "the designer",
-/// possessives as "the developer's"), both sentences are scored (causal: summed log-probability after
-/// BOS; masked: pseudo-log-likelihood, every token masked alone), and the resolution is correct when
-/// the referent's substitution scores higher. Accuracy on the pro- and anti-stereotypical files, and
+/// WinoBias: in each sentence the bracketed pronoun refers to the bracketed occupation. The sentence is
+/// followed by `Here, "he" refers to the developer.` with each of the two occupations it mentions (the
+/// pronoun is kept: it carries the gender, so a substitution of the pronoun would make the pro and anti
+/// files identical); both are scored (causal: summed log-probability after BOS; masked:
+/// pseudo-log-likelihood, every token masked alone), and the resolution is correct when the referent's
+/// continuation scores higher. Accuracy on the pro- and anti-stereotypical files, and
 /// the gap pro - anti (percentage points), overall and per type.
 /// Winogender: per occupation, the mean over its sentences of score(female) - score(male) (the
 /// sentences differ only in the pronoun), and Spearman's rho of it with the occupation statistics
@@ -24,7 +25,7 @@ struct WinoBiasItem {
   int64_t line = 0;
   bool pro = false;
   int type = 1;
-  std::string with_referent, with_other;   // the sentence with the pronoun replaced
+  std::string with_referent, with_other;   // the sentence + "Here, \"he\" refers to <mention>."
   std::string text;                        // the sentence without brackets
 };
 
