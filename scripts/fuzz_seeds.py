@@ -125,6 +125,10 @@ for i, t in enumerate(texts[:80]):
 for p in sorted((src / "configs").rglob("*.yaml")):
     put("style", p.name, p.read_bytes())
 
+# bias suites: the shipped ones
+for p in sorted((src / "configs" / "bias").glob("*.yaml")):
+    put("bias_suite", p.name, p.read_bytes())
+
 # corpus: the fixtures (first byte = the target's mode: format and options)
 for p in sorted((src / "tests" / "fixtures" / "corpus").iterdir()):
     if p.is_file() and p.stat().st_size < 64 * 1024 and p.suffix in (".txt", ".jsonl", ".csv", ".tsv"):
