@@ -154,6 +154,20 @@ expect_error "suite with an unknown slot" "" "slot.yaml:4: unknown slot '\\{y\\}
 printf 'pairs: [[he, she]]\nsentences:\n  - {a: "he is a nurse", b: "she is a doctor", target: he, attribute: nurse}\n' > "$TMP/pair.yaml"
 expect_error "suite pair differing in more than the swap" "" "pair.yaml:3: the sides of the pair" -- analyze bias -m "$CAUSAL" --suite "$TMP/pair.yaml" "${COMMON[@]}"
 
+
+# 6e. --report: a multi-page PDF with the provenance in its metadata; --csv
+run pdf analyze bias -m "$CAUSAL" --crows-pairs "$CROWS" --suite "$ATLAS_SOURCE_DIR/configs/bias/gender-occupation.yaml" \
+  --winogender "$DATA/winogender" --limit 30 --bootstrap 200 --permutations 200 "${COMMON[@]}" --report "$OUT/audit.pdf" --csv "$OUT/audit.csv"
+if [ "$rc" -eq 0 ] && [ "$(head -c 5 "$OUT/audit.pdf")" = "%PDF-" ]; then
+  if command -v pdfinfo >/dev/null; then
+    pages=$(pdfinfo "$OUT/audit.pdf" | awk '/^Pages:/ {print $2}')
+    subject=$(pdfinfo "$OUT/audit.pdf" | grep '^Subject:')
+    if [ "$pages" -eq 4 ] && printf '%s' "$subject" | grep -q "sha256"; then pass "--report: 4-page PDF, provenance in its metadata"
+    else fail "--report: $pages pages, subject '$subject'"; fi
+  else pass "--report: a PDF (pdfinfo not installed: pages not counted)"; fi
+  grep -q '^suite,attention.significant_heads,' "$OUT/audit.csv" && pass "--csv rows" || fail "--csv: $(head -3 "$OUT/audit.csv")"
+else fail "--report (rc $rc: $(tail -2 "$OUT/pdf.err"))"; fi
+
 # 7. --help
 "$ATLAS" analyze bias --help >/dev/null && pass "analyze bias --help exits 0" || fail "analyze bias --help"
 
