@@ -114,7 +114,11 @@ void summary_page(Page& p, const json& rep) {
   if (rep.contains("stereoset")) {
     const json& s = rep["stereoset"];
     p.heading(fmt::format("StereoSet intrasentence ({})", s.value("format", "")));
-    if (s.contains("note")) p.line(s["note"].get<std::string>(), 7, &p.style().muted);
+    if (s.contains("note")) {
+      p.line("The processed TSV has no target terms: SS and LMS are pooled over each domain's examples,", 7,
+             &p.style().muted);
+      p.line("not averaged over target terms as the official evaluation does.", 7, &p.style().muted);
+    }
     std::vector<std::vector<std::string>> rows;
     auto row = [&](const std::string& n, const json& v) {
       rows.push_back({n, f2(v["ss"]), f2(v["lms"]), f2(v["icat"]), std::to_string(v["count"].get<int64_t>()),
@@ -126,7 +130,7 @@ void summary_page(Page& p, const json& rep) {
   }
   if (rep.contains("winobias")) {
     const json& w = rep["winobias"];
-    p.heading("WinoBias (the two referents substituted for the pronoun)");
+    p.heading("WinoBias (which occupation the pronoun refers to, scored by the LM)");
     std::vector<std::vector<std::string>> rows;
     for (const char* k : {"overall", "type1", "type2"})
       rows.push_back({k, f2(w[k]["pro"]), f2(w[k]["anti"]), f2(w[k]["gap"]),
