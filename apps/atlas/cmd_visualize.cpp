@@ -53,6 +53,8 @@ Command add_visualize(CLI::App& app) {
   sub->add_flag("--hide-special", opts->hide_special, "Leave out special tokens (<s>, [CLS], [SEP])");
   sub->add_flag("--raw-tokens", opts->raw_tokens, "Show vocabulary strings (Ġ, ▁, ##) instead of readable labels");
   sub->add_option("--threshold", opts->threshold, "flow/flowgraph: hide links below this weight")->capture_default_str();
+  sub->add_option("--top-links", opts->top_links, "flow: at most N strongest links per query and head (0 = all above --threshold)")
+      ->capture_default_str();
   sub->add_option("--focus", opts->focus, "flow: keep only this query token's links (index or text)");
   sub->add_option("--target", opts->target, "flowgraph: output token whose paths are emphasised (default: last)");
   sub->add_option("--title", opts->title, "Replace the generated title");

@@ -23,6 +23,9 @@ np.savez(d + '/ok.npz', attention=A, layers=np.arange(L), heads=np.arange(H), to
          token_labels=np.array([t.replace('Ġ', ' ') for t in toks]), offsets=np.array(offs),
          special=np.array([True] + [False] * (Q - 1)), meta=np.array(json.dumps(meta)))
 np.savez(d + '/noatt.npz', tokens=np.array(toks))
+B = A.copy(); B[1, 2, 3, 0] = np.nan
+np.savez(d + '/nan.npz', attention=B, layers=np.arange(L), heads=np.arange(H), tokens=np.array(toks),
+         meta=np.array(json.dumps(meta)))
 PY
 
 help="$("$ATLAS" visualize --help)" || fail "--help"
@@ -51,6 +54,31 @@ head -c 20 "$tmp/h.eps" | grep -q '%!PS-Adobe-3.0 EPSF' || fail "eps header"
 "$ATLAS" visualize heatmap "$tmp/ok.npz" -o "$tmp/batch/" --all-layers --all-heads -j 2 >/dev/null || fail batch
 [ "$(ls "$tmp/batch" | wc -l)" -eq 6 ] || fail "batch count"
 
+# PNGs record their dpi: a pHYs chunk (pixels per metre) right after IHDR, with a valid CRC.
+"$ATLAS" visualize heatmap "$tmp/ok.npz" -o "$tmp/dpi.png" --dpi 150 >/dev/null
+"$ATLAS_PYTHON" - "$tmp/dpi.png" 150 <<'PY' || fail "pHYs"
+import struct, sys, zlib
+b = open(sys.argv[1], 'rb').read(); dpi = int(sys.argv[2])
+assert b[:8] == b'\x89PNG\r\n\x1a\n'
+chunks, p = [], 8
+while p < len(b):
+    n, t = struct.unpack('>I4s', b[p:p + 8]); data = b[p + 8:p + 8 + n]
+    assert struct.unpack('>I', b[p + 8 + n:p + 12 + n])[0] == zlib.crc32(t + data), t
+    chunks.append((t, data)); p += 12 + n
+assert chunks[0][0] == b'IHDR' and chunks[1][0] == b'pHYs', [c[0] for c in chunks[:3]]
+x, y, unit = struct.unpack('>IIB', chunks[1][1])
+assert unit == 1 and x == y == round(dpi / 0.0254), (x, y, unit)
+assert abs(x * 0.0254 - dpi) < 0.5
+PY
+# flow: the head mean and the 3 strongest links per query by default; --top-links / --head all change it.
+links() { grep -o 'fill:none' "$1" | wc -l; }
+"$ATLAS" visualize flow "$tmp/ok.npz" -o "$tmp/f3.svg" --threshold 0 >/dev/null
+[ "$(links "$tmp/f3.svg")" -eq 18 ] || fail "flow default top-3: $(links "$tmp/f3.svg") links"
+"$ATLAS" visualize flow "$tmp/ok.npz" -o "$tmp/f1.svg" --threshold 0 --top-links 1 >/dev/null
+[ "$(links "$tmp/f1.svg")" -eq 7 ] || fail "flow --top-links 1"
+"$ATLAS" visualize flow "$tmp/ok.npz" -o "$tmp/fa.svg" --threshold 0 --top-links 1 --head all >/dev/null
+[ "$(links "$tmp/fa.svg")" -eq 21 ] || fail "flow --head all --top-links 1"
+
 # errors: exit 1, one line, no output file
 expect_error() {  # expect_error PATTERN OUTFILE args...
   local pattern="$1" out="$2"; shift 2
@@ -63,6 +91,8 @@ expect_error() {  # expect_error PATTERN OUTFILE args...
   return 0
 }
 expect_error "has no array 'attention'" "$tmp/e1.png" heatmap "$tmp/noatt.npz" -o "$tmp/e1.png"
+expect_error "nan.npz': attention holds NaN at layer 1, head 2 (query 3, key 0)" "$tmp/e0.png" \
+  heatmap "$tmp/nan.npz" -o "$tmp/e0.png"
 expect_error "has no layer 9" "$tmp/e2.png" heatmap "$tmp/ok.npz" -o "$tmp/e2.png" --layer 9
 expect_error "has no head 5" "$tmp/e3.png" heatmap "$tmp/ok.npz" -o "$tmp/e3.png" --head 5
 expect_error "has no layer 7" "$tmp/e3b.png" contrast "$tmp/ok.npz" "$tmp/ok.npz" -o "$tmp/e3b.png" --layer-b 7

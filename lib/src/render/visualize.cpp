@@ -83,7 +83,8 @@ Figure build(const std::string& kind, const FigureRequest& req) {
 // Kind defaults for --layer / --head.
 std::pair<std::string, std::string> default_selection(const std::string& kind) {
   if (kind == "heatmap") return {"", "mean"};
-  if (kind == "flow") return {"", "all"};
+  // One matrix by default: eight overlaid heads of every link are unreadable (--head all asks for them).
+  if (kind == "flow") return {"", "mean"};
   if (kind == "contrast") return {"", "mean"};
   return {"all", "all"};
 }
@@ -121,6 +122,7 @@ std::vector<fs::path> visualize(const VisualizeOptions& o) {
     ATLAS_CHECK(o.inputs.size() == 2, InputError, "visualize contrast takes exactly two inputs, got {}", o.inputs.size());
   ATLAS_CHECK(!o.output.empty(), InputError, "visualize: no output given (-o FILE or -o DIR/)");
   ATLAS_CHECK(o.threshold >= 0 && o.threshold <= 1, InputError, "--threshold must be in [0, 1], got {}", o.threshold);
+  ATLAS_CHECK(o.top_links >= 0, InputError, "--top-links must be 0 (all) or more, got {}", o.top_links);
 
   // Style and colour map first: a bad style must fail before any input is read.
   const Style style = load_style(o.style);

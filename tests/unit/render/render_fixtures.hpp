@@ -2,6 +2,7 @@
 // Attention NPZ files with known values, written through atlas::io::NpzWriter (the real format).
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -20,6 +21,9 @@ struct FixtureSpec {
   bool with_meta = true;
   bool with_tokens = true;
   std::string text = "The cat sat on the mat";
+  /// Cells {layer, head, query, key} set to `poison` (NaN unless told) to test the finiteness check.
+  std::vector<std::array<int64_t, 4>> poisoned;
+  float poison = std::nanf("");
 };
 
 /// attention[l][h][i][j] for the fixtures: causal rows with a known, deterministic pattern.
@@ -39,6 +43,7 @@ inline void write_fixture(const std::filesystem::path& path, const FixtureSpec& 
     for (int64_t h = 0; h < s.heads; ++h)
       for (int64_t i = 0; i < q; ++i)
         for (int64_t j = 0; j < q; ++j) att.push_back(fixture_value(l, h, i, j, q, s.causal));
+  for (const auto& c : s.poisoned) att[size_t(((c[0] * s.heads + c[1]) * q + c[2]) * q + c[3])] = s.poison;
   io::NpzWriter w(path);
   w.add("attention", io::NdArray::from<float>({s.layers, s.heads, q, q}, att));
   std::vector<int64_t> layers, heads, offsets;

@@ -35,6 +35,7 @@ struct VisualizeOptions {
   bool hide_special = false;  ///< drop template tokens (<s>, [CLS], …) from both axes
   bool raw_tokens = false;    ///< vocabulary strings (Ġ, ▁, ##) instead of token_labels
   double threshold = 0.05;    ///< flow / flowgraph: links below are not drawn
+  int top_links = 3;          ///< flow: at most this many links per query and head (strongest first); 0 = all
   std::string focus;          ///< flow: keep one query token's links (index or text)
   std::string target;         ///< flowgraph: output token whose paths are emphasised (index or text)
   std::string title;          ///< overrides the generated title
