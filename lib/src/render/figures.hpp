@@ -63,6 +63,20 @@ std::string model_label(const AttentionData& d);
 std::string text_excerpt(const AttentionData& d, size_t max_chars = 60);
 /// A token chosen by index ("7") or by its label text ("cat"); InputError listing tokens otherwise.
 int64_t find_token(const AttentionData& d, const std::string& spec, const char* flag);
+// ---- word level (words.cpp, over atlas/process/words.hpp) ----
+
+/// True when the document's axis is already words: written by `atlas process words` (an op "words"
+/// in meta.process) or converted by word_level_document.
+bool is_word_level(const AttentionData& d);
+/// The document at word level (process::to_word_level), marked so is_word_level holds.
+AttentionData word_level_document(const AttentionData& d);
+/// Alignment keys of the positions of `d` (words: process::word_key; special tokens as they are).
+std::vector<std::string> word_keys(const AttentionData& d);
+/// Query positions chosen by `--focus` / `--target` SPEC: a token index ("7"), a token's label
+/// ("cat"), else a word ("Lucy", "she#2" = its second occurrence): at token level the word's
+/// tokens, at word level the word itself. InputError listing the words otherwise.
+std::vector<int64_t> find_positions(const AttentionData& d, const std::string& spec, const char* flag);
+
 /// Widest of `labels` at `size`.
 double max_text_width(const Style& style, const std::vector<std::string>& labels, double size);
 

@@ -16,9 +16,15 @@ Figure flow_figure(const FigureRequest& req) {
               "flow shows one layer (or --layer mean); got {} layers", req.layers.positions.size());
   const auto vis = visible_tokens(d, o.hide_special);
   const auto labels = token_display(d, o, vis, style);
-  const int64_t focus = o.focus.empty() ? -1 : find_token(d, o.focus, "focus");
-  ATLAS_CHECK(focus < 0 || std::find(vis.begin(), vis.end(), focus) != vis.end(), InputError,
-              "--focus {}: token is hidden by --hide-special", o.focus);
+  // --focus: a token, or a word (all of its pieces at token level).
+  std::vector<int64_t> focus = o.focus.empty() ? std::vector<int64_t>{} : find_positions(d, o.focus, "focus");
+  focus.erase(std::remove_if(focus.begin(), focus.end(),
+                             [&](int64_t t) { return std::find(vis.begin(), vis.end(), t) == vis.end(); }),
+              focus.end());
+  ATLAS_CHECK(o.focus.empty() || !focus.empty(), InputError, "--focus {}: token is hidden by --hide-special", o.focus);
+  auto focused = [focus](int64_t t) { return std::find(focus.begin(), focus.end(), t) != focus.end(); };
+  std::string focus_label;
+  for (int64_t t : focus) focus_label += d.token_labels[t];
 
   // One matrix per drawn head (or one head-mean).
   struct Layer {
@@ -42,7 +48,7 @@ Figure flow_figure(const FigureRequest& req) {
   const std::string title = !o.title.empty() ? o.title
       : fmt::format("{} \u00B7 {} \u00B7 {}{}", model_label(d), req.layers.describe(d.layers, "layer"),
                     req.heads.describe(d.heads, "head"),
-                    focus >= 0 ? fmt::format(" \u00B7 from \u201C{}\u201D", display_label(d.token_labels[focus], 20)) : "");
+                    focus.empty() ? "" : fmt::format(" \u00B7 from \u201C{}\u201D", display_label(focus_label, 20)));
   const std::string subtitle =
       o.top_links > 0
           ? fmt::format("per query the {} strongest link{} \u2265 {:g}{}; width and opacity \u221D attention", o.top_links,
@@ -57,7 +63,7 @@ Figure flow_figure(const FigureRequest& req) {
   std::vector<Link> links;
   for (size_t hn = 0; hn < heads.size(); ++hn)
     for (size_t a = 0; a < vis.size(); ++a) {
-      if (focus >= 0 && vis[a] != focus) continue;
+      if (!focus.empty() && !focused(vis[a])) continue;
       std::vector<Link> row;
       for (size_t b = 0; b < vis.size(); ++b) {
         if (vis[b] >= d.k) continue;
@@ -122,7 +128,7 @@ Figure flow_figure(const FigureRequest& req) {
     }
     for (size_t a = 0; a < vis.size(); a += step) {
       const double y = y0 + (a + 0.5) * pitch;
-      const bool emph = focus >= 0 && vis[a] == focus;
+      const bool emph = focused(vis[a]);
       draw_text(cr, style, labels[a], style.tick_size, xl - 3, y, 1, 0.5, emph ? style.accent : style.foreground, 0, emph);
       draw_text(cr, style, labels[a], style.tick_size, xr + 3, y, 0, 0.5, style.foreground);
     }

@@ -133,7 +133,10 @@ std::vector<fs::path> visualize(const VisualizeOptions& o) {
   ATLAS_CHECK(ak.empty() || ak == "encoder" || ak == "decoder" || ak == "cross" || ak == format::kSelfAttention ||
                   ak == format::kEncoderAttention || ak == format::kDecoderAttention || ak == format::kCrossAttention,
               InputError, "unknown --kind '{}' (expected encoder, decoder or cross)", ak);
-  for (const auto& in : o.inputs) data.push_back(load_attention(in.string(), ak));
+  for (const auto& in : o.inputs) {
+    data.push_back(load_attention(in.string(), ak));
+    if (o.words) data.back() = word_level_document(data.back());
+  }
   for (const auto& d : data)
     ATLAS_CHECK(!d.keys_differ() || o.kind == "heatmap", InputError,
                 "visualize {}: cross-attention is not square (decoder queries x encoder keys); draw it as a heatmap",
