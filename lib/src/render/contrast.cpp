@@ -36,10 +36,12 @@ std::vector<double> overlaps(const AttentionData& a, const AttentionData& b) {
 
 }  // namespace
 
-Figure contrast_figure(const FigureRequest& req) {
+ContrastPanels contrast_panels(const FigureRequest& req) {
   const AttentionData& a = *req.data;
   const AttentionData& b = *req.other;
   const Style& style = *req.style;
+  ContrastPanels cp;
+  auto& [A, B, D, labels_a, labels_b, labels_d, alignment, unpaired, lb, hb, vmax_ab, dmax] = cp;
   const VisualizeOptions& o = *req.options;
   ATLAS_CHECK(a.q == a.k && b.q == b.k, InputError, "contrast needs self-attention inputs (Q = K)");
   // B's own selection (--layer-b / --head-b), or else the same model layers/heads as A.
@@ -49,9 +51,9 @@ Figure contrast_figure(const FigureRequest& req) {
     for (int64_t p : sa.positions) sb.positions.push_back(position(a_index[p]));
     return sb;
   };
-  const Selection lb = !req.other_layers.positions.empty() ? req.other_layers
+  lb = !req.other_layers.positions.empty() ? req.other_layers
       : same_as_a(req.layers, a.layers, [&](int64_t l) { return b.layer_position(l); });
-  const Selection hb = !req.other_heads.positions.empty() ? req.other_heads
+  hb = !req.other_heads.positions.empty() ? req.other_heads
       : same_as_a(req.heads, a.heads, [&](int64_t h) { return b.head_position(h); });
   const auto ma = mean_matrix(a, req.layers, req.heads);
   const auto mb = mean_matrix(b, lb, hb);
@@ -59,7 +61,6 @@ Figure contrast_figure(const FigureRequest& req) {
   // What is compared with what. Same tokens: cell by cell. Same text, other tokenisation: B projected
   // onto A's tokens through the offsets. Different texts: pairs of positions (tokens when the counts
   // agree, else words aligned by align_sequences), each panel labelled with its own tokens or words.
-  std::string alignment;
   const bool same_text = a.text == b.text || a.text.empty() || b.text.empty();
   std::vector<std::pair<int64_t, int64_t>> pairs;  // Pairs mode: (position in A, position in B)
   std::vector<float> projected;                     // Project mode: B on A's tokens, [Qa, Ka]
@@ -127,9 +128,6 @@ Figure contrast_figure(const FigureRequest& req) {
     }
   }
 
-  Matrix A, B, D;
-  std::vector<std::string> labels_a, labels_b, labels_d;
-  std::vector<std::string> unpaired;
   if (pairs.empty()) {
     const auto vis = visible_tokens(a, o.hide_special);
     A = restrict_matrix(a, ma, vis, vis);
@@ -159,7 +157,6 @@ Figure contrast_figure(const FigureRequest& req) {
       if (!used_b[size_t(j)]) unpaired.push_back("B " + display_label(pb->token_labels[j], 12));
   }
   D = A;
-  double vmax_ab = 0, dmax = 0;
   for (size_t n = 0; n < D.values.size(); ++n) {
     D.values[n] = A.values[n] - B.values[n];
     const bool masked = (!A.mask.empty() && A.mask[n]) || (!B.mask.empty() && B.mask[n]);
@@ -173,6 +170,22 @@ Figure contrast_figure(const FigureRequest& req) {
   }
   if (vmax_ab <= 0) vmax_ab = 1;
   if (dmax <= 0) dmax = 1e-3;
+  return cp;
+}
+
+Figure contrast_figure(const FigureRequest& req) {
+  const AttentionData& a = *req.data;
+  const AttentionData& b = *req.other;
+  const Style& style = *req.style;
+  const VisualizeOptions& o = *req.options;
+  const ContrastPanels cp = contrast_panels(req);
+  const Matrix A = cp.a, B = cp.b, D = cp.diff;
+  const auto &labels_a = cp.labels_a, &labels_b = cp.labels_b, &labels_d = cp.labels_d;
+  const auto &alignment = cp.alignment;
+  const auto& unpaired = cp.unpaired;
+  const Selection &lb = cp.layers_b, &hb = cp.heads_b;
+  const double vmax_ab = cp.vmax, dmax = cp.dmax;
+  const char* unit = is_word_level(a) && is_word_level(b) ? "words" : "tokens";
   const double vmin = o.vmin.value_or(0.0), vmax = o.vmax.value_or(vmax_ab);
   const Colormap& seq = Colormap::get(o.colormap.empty() ? style.colormap : o.colormap);
   const Colormap& div = Colormap::get(style.diverging_colormap);

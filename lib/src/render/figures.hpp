@@ -37,6 +37,18 @@ Figure grid_figure(const FigureRequest& req);
 Figure flow_figure(const FigureRequest& req);
 Figure flowgraph_figure(const FigureRequest& req);
 Figure contrast_figure(const FigureRequest& req);
+
+/// What contrast draws: A, B and A − B over the compared positions, each panel's own labels, how B
+/// was aligned to A, and what was left unpaired (docs/visualize.md, "contrast").
+struct ContrastPanels {
+  Matrix a, b, diff;
+  std::vector<std::string> labels_a, labels_b, labels_d;
+  std::string alignment;
+  std::vector<std::string> unpaired;
+  Selection layers_b, heads_b;
+  double vmax = 0, dmax = 0;  // largest unmasked value of A and B; largest |A − B|
+};
+ContrastPanels contrast_panels(const FigureRequest& req);
 Figure profile_figure(const FigureRequest& req);
 
 // ---- helpers shared by the kinds (figures_common.cpp) ----
