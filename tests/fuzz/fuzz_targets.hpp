@@ -22,5 +22,6 @@ int fuzz_tokenizer_text(const uint8_t* data, size_t size);   // encode arbitrary
 int fuzz_tokenizer_json(const uint8_t* data, size_t size);   // tokenizer.json itself
 int fuzz_style(const uint8_t* data, size_t size);            // YAML figure styles
 int fuzz_corpus(const uint8_t* data, size_t size);           // corpus::DocumentReader (JSONL/CSV/TSV/text)
+int fuzz_expr(const uint8_t* data, size_t size);             // --fail-if expressions (core/expr.hpp)
 
 }  // namespace atlas::fuzz

@@ -34,6 +34,7 @@ constexpr Target kTargets[] = {
     {"tokenizer_json", fuzz_tokenizer_json},
     {"style", fuzz_style},
     {"corpus", fuzz_corpus},
+    {"expr", fuzz_expr},
 };
 
 std::string slurp(const fs::path& p) {
