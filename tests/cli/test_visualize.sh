@@ -23,6 +23,23 @@ np.savez(d + '/ok.npz', attention=A, layers=np.arange(L), heads=np.arange(H), to
          token_labels=np.array([t.replace('Ġ', ' ') for t in toks]), offsets=np.array(offs),
          special=np.array([True] + [False] * (Q - 1)), meta=np.array(json.dumps(meta)))
 np.savez(d + '/noatt.npz', tokens=np.array(toks))
+def text_npz(name, pieces):
+    # pieces: token labels; '<s>' special; the text is the other labels joined, offsets index it.
+    q = len(pieces); att = rng.random((L, H, q, q)).astype(np.float32) * np.tril(np.ones((q, q), np.float32))
+    att /= att.sum(-1, keepdims=True)
+    offs, pos, text = [], 0, ''
+    for p in pieces:
+        if p.startswith('<'): offs.append([-1, -1]); continue
+        offs.append([pos, pos + len(p)]); pos += len(p); text += p
+    m = dict(meta, input={"text": text, "source": "text"})
+    np.savez(d + '/' + name, attention=att, layers=np.arange(L), heads=np.arange(H), tokens=np.array(pieces),
+             token_labels=np.array(pieces), offsets=np.array(offs), special=np.array([p.startswith('<') for p in pieces]),
+             meta=np.array(json.dumps(m)))
+# A he/she minimal pair that tokenizes to 8 and 9 tokens (6 words each), and a pronoun sentence.
+text_npz('lily.npz', ['<s>', 'Lily', ' went', ' home', '.', ' She', ' slept', '.'])
+text_npz('tom.npz', ['<s>', 'T', 'om', ' went', ' home', '.', ' He', ' slept', '.'])
+text_npz('lucy.npz', ['<s>', 'Mom', ' told', ' L', 'u', 'cy', ' that', ' she', ' could', ' have', ' a', ' cookie',
+                      ' and', ' she', ' sm', 'iled', '.'])
 B = A.copy(); B[1, 2, 3, 0] = np.nan
 np.savez(d + '/nan.npz', attention=B, layers=np.arange(L), heads=np.arange(H), tokens=np.array(toks),
          meta=np.array(json.dumps(meta)))
@@ -79,6 +96,28 @@ links() { grep -o 'fill:none' "$1" | wc -l; }
 "$ATLAS" visualize flow "$tmp/ok.npz" -o "$tmp/fa.svg" --threshold 0 --top-links 1 --head all >/dev/null
 [ "$(links "$tmp/fa.svg")" -eq 21 ] || fail "flow --head all --top-links 1"
 
+# Word level: contrast of two texts of different tokenisation, each panel labelled with its own words.
+"$ATLAS" visualize contrast "$tmp/lily.npz" "$tmp/tom.npz" -o "$tmp/pair.pdf" >/dev/null || fail "contrast 8 vs 9 tokens"
+"$ATLAS" visualize contrast "$tmp/lily.npz" "$tmp/tom.npz" -o "$tmp/pair.png" --words --layer -1 >/dev/null \
+  || fail "contrast --words"
+if command -v pdftotext >/dev/null; then
+  txt="$(pdftotext "$tmp/pair.pdf" - | tr -s ' \n' ' ')"
+  for want in "Lily/Tom" "She/He" "slept." "6 words each, compared position by position"; do
+    printf '%s' "$txt" | grep -qF -- "$want" || fail "contrast PDF lacks '$want': $txt"
+  done
+fi
+for kind in heatmap grid flow flowgraph profile; do
+  "$ATLAS" visualize "$kind" "$tmp/lucy.npz" -o "$tmp/w-$kind.png" --words --dpi 72 >/dev/null || fail "$kind --words"
+done
+"$ATLAS" visualize flow "$tmp/lucy.npz" -o "$tmp/focus-lucy.svg" --focus Lucy --threshold 0 --top-links 1 >/dev/null \
+  || fail "--focus Lucy"
+[ "$(links "$tmp/focus-lucy.svg")" -eq 3 ] || fail "--focus Lucy keeps its 3 tokens' links"
+"$ATLAS" visualize flow "$tmp/lucy.npz" -o "$tmp/focus-she2.svg" --focus 'she#2' --words --threshold 0 --top-links 0 \
+  >/dev/null || fail "--focus she#2"
+[ "$(links "$tmp/focus-she2.svg")" -eq 12 ] || fail "--focus she#2 at word level: the 12th word's 12 links"
+"$ATLAS" visualize flowgraph "$tmp/lucy.npz" -o "$tmp/target-she2.png" --target 'she#2' --dpi 72 >/dev/null \
+  || fail "--target she#2"
+
 # errors: exit 1, one line, no output file
 expect_error() {  # expect_error PATTERN OUTFILE args...
   local pattern="$1" out="$2"; shift 2
@@ -93,9 +132,11 @@ expect_error() {  # expect_error PATTERN OUTFILE args...
 expect_error "has no array 'attention'" "$tmp/e1.png" heatmap "$tmp/noatt.npz" -o "$tmp/e1.png"
 expect_error "nan.npz': attention holds NaN at layer 1, head 2 (query 3, key 0)" "$tmp/e0.png" \
   heatmap "$tmp/nan.npz" -o "$tmp/e0.png"
-expect_error "has no layer 9" "$tmp/e2.png" heatmap "$tmp/ok.npz" -o "$tmp/e2.png" --layer 9
-expect_error "has no head 5" "$tmp/e3.png" heatmap "$tmp/ok.npz" -o "$tmp/e3.png" --head 5
-expect_error "has no layer 7" "$tmp/e3b.png" contrast "$tmp/ok.npz" "$tmp/ok.npz" -o "$tmp/e3b.png" --layer-b 7
+expect_error "Lily.*Mom told Lucy" "$tmp/e0b.png" flow "$tmp/lucy.npz" -o "$tmp/e0b.png" --focus Lily
+expect_error "she#3" "$tmp/e0c.png" flow "$tmp/lucy.npz" -o "$tmp/e0c.png" --focus 'she#3' --words
+expect_error "layer 9 is not there" "$tmp/e2.png" heatmap "$tmp/ok.npz" -o "$tmp/e2.png" --layer 9
+expect_error "head 5 is not there" "$tmp/e3.png" heatmap "$tmp/ok.npz" -o "$tmp/e3.png" --head 5
+expect_error "layer-b '7': layer 7 is not there" "$tmp/e3b.png" contrast "$tmp/ok.npz" "$tmp/ok.npz" -o "$tmp/e3b.png" --layer-b 7
 expect_error "apply to contrast only" "$tmp/e3c.png" heatmap "$tmp/ok.npz" -o "$tmp/e3c.png" --layer-b 1
 printf 'font_size: 3\n' > "$tmp/bad.yaml"
 expect_error "bad.yaml': unknown key 'font_size'" "$tmp/e4.png" heatmap "$tmp/ok.npz" -o "$tmp/e4.png" --style "$tmp/bad.yaml"

@@ -7,6 +7,7 @@
 
 #include "atlas/core/error.hpp"
 #include "render/align.hpp"
+#include "render/draw.hpp"
 #include "render/figures.hpp"
 
 namespace atlas::render {

@@ -5,7 +5,8 @@
 
 #include "atlas/render/attention_data.hpp"
 #include "atlas/render/visualize.hpp"
-#include "render/draw.hpp"
+#include "atlas/render/style.hpp"
+#include "render/figure.hpp"
 
 namespace atlas::render {
 
@@ -20,7 +21,7 @@ struct Selection {
 /// "3", "0,2,5", "1-4", "mean", "all" (model indices) → positions; InputError naming the file when
 /// an index is not stored. `fallback` is used when `text` is empty.
 Selection parse_selection(const std::string& text, const std::vector<int64_t>& index, const char* what,
-                          const std::string& file, const std::string& fallback);
+                          const std::string& file, const std::string& fallback, const std::string& flag = "");
 
 struct FigureRequest {
   const AttentionData* data = nullptr;

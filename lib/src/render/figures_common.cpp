@@ -2,7 +2,9 @@
 #include <cctype>
 
 #include "atlas/core/error.hpp"
+#include "atlas/core/index_list.hpp"
 #include "atlas/core/utf8.hpp"
+#include "render/draw.hpp"
 #include "render/figures.hpp"
 
 namespace atlas::render {
@@ -23,40 +25,14 @@ std::string Selection::describe(const std::vector<int64_t>& index, const char* w
 }
 
 Selection parse_selection(const std::string& text_in, const std::vector<int64_t>& index, const char* what,
-                          const std::string& file, const std::string& fallback) {
+                          const std::string& file, const std::string& fallback, const std::string& flag_in) {
   const std::string text = text_in.empty() ? fallback : text_in;
   Selection sel;
-  if (text == "mean" || text == "all") {
-    for (size_t i = 0; i < index.size(); ++i) sel.positions.push_back(static_cast<int64_t>(i));
-    sel.mean = text == "mean";
-    return sel;
-  }
-  auto position = [&](int64_t id) -> int64_t {
-    for (size_t i = 0; i < index.size(); ++i)
-      if (index[i] == id) return static_cast<int64_t>(i);
-    ATLAS_FAIL(InputError, "'{}' has no {} {} (stored {}s: {})", file, what, id, what, fmt::join(index, ", "));
-  };
-  auto number = [&](const std::string& s) -> int64_t {
-    ATLAS_CHECK(!s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); }),
-                InputError, "--{} expects an index, a list '0,2', a range '1-3', 'mean' or 'all'; got '{}'",
-                what, text);
-    return std::stoll(s);
-  };
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t comma = text.find(',', start);
-    std::string part = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    size_t dash = part.find('-');
-    if (dash != std::string::npos && dash > 0) {
-      int64_t a = number(part.substr(0, dash)), b = number(part.substr(dash + 1));
-      ATLAS_CHECK(a <= b, InputError, "--{}: empty range '{}'", what, part);
-      for (int64_t v = a; v <= b; ++v) sel.positions.push_back(position(v));
-    } else {
-      sel.positions.push_back(position(number(part)));
-    }
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
+  // "mean" is visualize's own form: every stored index, averaged into one matrix. Everything else
+  // ("all", "3", "0,2", "1-3", "-1") is the index-list grammar every subcommand shares.
+  sel.mean = text == "mean";
+  const std::string flag = flag_in.empty() ? std::string("--") + what : flag_in;
+  sel.positions = select_indices(sel.mean ? "all" : text, index, IndexAxis{flag, what, fmt::format("'{}'", file)});
   return sel;
 }
 

@@ -5,42 +5,26 @@
 #include <cctype>
 
 #include "atlas/core/error.hpp"
-#include "render/figures.hpp"
-
-#if __has_include("atlas/process/words.hpp")
 #include "atlas/process/words.hpp"
-#define ATLAS_RENDER_HAS_WORDS 1
-#endif
+#include "render/draw.hpp"
+#include "render/figures.hpp"
 
 namespace atlas::render {
 
-namespace {
-bool meta_says_words(const AttentionData& d) {
-  if (!d.meta) return false;
-  auto has_words_op = [](const nlohmann::json& steps) {
-    if (!steps.is_array()) return false;
-    for (const auto& s : steps)
-      if (s.is_object() && s.value("op", "") == "words") return true;
-    return false;
-  };
-#if defined(ATLAS_RENDER_HAS_WORDS)
-  if (has_words_op(d.meta->process)) return true;
-#endif
-  auto it = d.meta->extra.find("process");
-  return it != d.meta->extra.end() && has_words_op(*it);
-}
-}  // namespace
-
 // A file from `atlas process words` says so in meta.process; a document converted here gets the
 // same step, so it is never converted twice.
-bool is_word_level(const AttentionData& d) { return meta_says_words(d); }
+bool is_word_level(const AttentionData& d) {
+  if (!d.meta || !d.meta->process.is_array()) return false;
+  for (const auto& step : d.meta->process)
+    if (step.is_object() && step.value("op", "") == "words") return true;
+  return false;
+}
 
-#if defined(ATLAS_RENDER_HAS_WORDS)
 AttentionData word_level_document(const AttentionData& d) {
   if (is_word_level(d)) return d;
   AttentionData w = process::to_word_level(d);
   if (!w.meta) w.meta.emplace();
-  if (!meta_says_words(w)) w.meta->process.push_back({{"op", "words"}, {"by", "atlas visualize --words"}});
+  if (!is_word_level(w)) w.meta->process.push_back({{"op", "words"}, {"by", "atlas visualize --words"}});
   return w;
 }
 
@@ -59,21 +43,14 @@ std::vector<int64_t> find_positions(const AttentionData& d, const std::string& s
       if (display_label(d.token_labels[i], 0) == display_label(spec, 0) || d.tokens[i] == spec) return {i};
   }
   const auto words = process::segment_words(d);
-  const int64_t w = process::find_word(words, spec, fmt::format("--{} in '{}'", flag, d.source));
-  if (is_word_level(d)) {
-    // Word-level documents: one position per word, so the word's index is the position.
-    return {std::min<int64_t>(w, d.q - 1)};
+  int64_t w = 0;
+  try {
+    w = process::find_word(words, spec, fmt::format("'{}'", d.source));
+  } catch (const InputError& e) {
+    throw InputError(fmt::format("--{}: {}", flag, e.what()));  // name the flag that asked
   }
+  // At word level every word is one position of its own, so this is the word itself.
   return words[size_t(w)].tokens;
 }
-#else
-AttentionData word_level_document(const AttentionData& d) {
-  ATLAS_FAIL(InputError, "'{}': word level needs atlas/process/words.hpp", d.source);
-}
-std::vector<std::string> word_keys(const AttentionData& d) { return d.token_labels; }
-std::vector<int64_t> find_positions(const AttentionData& d, const std::string& spec, const char* flag) {
-  return {find_token(d, spec, flag)};
-}
-#endif
 
 }  // namespace atlas::render

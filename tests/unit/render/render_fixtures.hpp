@@ -24,7 +24,19 @@ struct FixtureSpec {
   /// Cells {layer, head, query, key} set to `poison` (NaN unless told) to test the finiteness check.
   std::vector<std::array<int64_t, 4>> poisoned;
   float poison = std::nanf("");
+  nlohmann::json meta_extra = nlohmann::json::object();  ///< merged into meta (e.g. "process")
 };
+
+/// A fixture whose text is its labels joined (special tokens left out), as a tokenizer with offsets
+/// produces: `labels` are the pieces, `<...>` ones special.
+inline FixtureSpec text_fixture(const std::vector<std::string>& labels) {
+  FixtureSpec s;
+  s.tokens = s.labels = labels;
+  s.text.clear();
+  for (const auto& l : labels)
+    if (!(l.size() > 1 && l[0] == '<')) s.text += l;
+  return s;
+}
 
 /// attention[l][h][i][j] for the fixtures: causal rows with a known, deterministic pattern.
 inline float fixture_value(int64_t l, int64_t h, int64_t i, int64_t j, int64_t q, bool causal) {
@@ -80,6 +92,7 @@ inline void write_fixture(const std::filesystem::path& path, const FixtureSpec& 
                            {"model", {{"path", "/models/fixture-model"}, {"model_type", "llama"},
                                       {"causal", s.causal}, {"checkpoint_sha256", "0123abcd"}}},
                            {"input", {{"text", s.text}, {"source", "text"}}}};
+    meta.update(s.meta_extra);
     w.add("meta", io::NdArray::scalar_string(meta.dump()));
   }
   w.close();

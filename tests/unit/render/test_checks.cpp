@@ -11,6 +11,7 @@
 #include "atlas/core/fs.hpp"
 #include "atlas/render/attention_data.hpp"
 #include "atlas/render/visualize.hpp"
+#include "render/figures.hpp"
 #include "render_fixtures.hpp"
 #include "test_support.hpp"
 
@@ -121,4 +122,32 @@ TEST_CASE("flow draws the head mean by default and at most --top-links links per
   o.head = "";
   o.top_links = -1;
   CHECK(error_of(o).find("--top-links") != std::string::npos);
+}
+
+TEST_CASE("--layer / --head use core's index lists: -1 is the last stored one; mean and all stay") {
+  auto dir = test::scratch_dir("render_index_lists");
+  test::FixtureSpec spec;
+  spec.layers = 3;
+  test::write_fixture(dir / "in.npz", spec);
+  const AttentionData d = load_attention((dir / "in.npz").string());
+  CHECK(parse_selection("-1", d.layers, "layer", d.source, "").positions == std::vector<int64_t>{2});
+  CHECK(parse_selection("0,-1", d.layers, "layer", d.source, "").positions == std::vector<int64_t>{0, 2});
+  CHECK(parse_selection("-2--1", d.heads, "head", d.source, "").positions == std::vector<int64_t>{1, 2});
+  const Selection mean = parse_selection("mean", d.heads, "head", d.source, "");
+  CHECK(mean.mean);
+  CHECK(mean.positions == std::vector<int64_t>{0, 1, 2});
+  const Selection all = parse_selection("", d.layers, "layer", d.source, "all");
+  CHECK_FALSE(all.mean);
+  CHECK(all.positions.size() == 3);
+  CHECK_THROWS_WITH_AS(parse_selection("5", d.layers, "layer", d.source, ""),
+                       doctest::Contains("--layer '5': layer 5 is not there"), InputError);
+  CHECK_THROWS_WITH_AS(parse_selection("-4", d.heads, "head", d.source, "", "--head-b"),
+                       doctest::Contains("--head-b '-4'"), InputError);
+  // Batch file names carry the resolved model index.
+  auto o = options("heatmap", dir / "in.npz", dir / "out/");
+  o.layer = "-1";
+  o.head = "-1";
+  const auto written = visualize(o);
+  REQUIRE(written.size() == 1);
+  CHECK(written[0].filename() == "in_heatmap_L2_H2.png");
 }
