@@ -210,7 +210,7 @@ Figure contrast_figure(const FigureRequest& req) {
   const std::string title = !o.title.empty() ? o.title : fmt::format("{}", fmt::join(shared, " \u00B7 "));
   std::string subtitle = a.text == b.text || b.text.empty()
       ? text_excerpt(a) + (a.tokens == b.tokens ? "" : "; " + alignment)
-      : fmt::format("A {} \u00B7 B {}; {}", text_excerpt(a, 40), text_excerpt(b, 40), alignment);
+      : fmt::format("A {} \u00B7 B {}; {}", text_excerpt(a, 56), text_excerpt(b, 56), alignment);
   if (!unpaired.empty())
     subtitle += fmt::format("; unpaired: {}{}", fmt::join(unpaired.begin(), unpaired.begin() + std::min<size_t>(unpaired.size(), 6), ", "),
                             unpaired.size() > 6 ? ", \u2026" : "");

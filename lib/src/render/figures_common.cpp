@@ -12,6 +12,9 @@ namespace atlas::render {
 std::string Selection::describe(const std::vector<int64_t>& index, const char* what) const {
   std::vector<int64_t> ids;
   for (int64_t p : positions) ids.push_back(index[p]);
+  // `atlas process` stores an aggregated axis with size 1 and index -1 (rollout, --over heads).
+  if (index.size() == 1 && index[0] < 0) return fmt::format("{}s aggregated", what);
+  if (mean && positions.size() == 1) return fmt::format("{} {}", what, ids[0]);
   if (!mean) {
     if (ids.size() == 1) return fmt::format("{} {}", what, ids[0]);
     // "heads 0–7" reads better in a title than "head 0,1,2,3,4,5,6,7".
@@ -105,7 +108,15 @@ Matrix restrict_matrix(const AttentionData& d, const std::vector<float>& full, c
 }
 
 std::string model_label(const AttentionData& d) {
-  return d.model_name.empty() ? d.path.stem().string() : d.model_name;
+  std::string label = d.model_name.empty() ? d.path.stem().string() : d.model_name;
+  // What `atlas process` (or --words) made of the attention, so a rollout is not read as a head.
+  if (d.meta && d.meta->process.is_array()) {
+    std::vector<std::string> ops;
+    for (const auto& step : d.meta->process)
+      if (step.is_object() && step.contains("op") && step["op"].is_string()) ops.push_back(step["op"].get<std::string>());
+    if (!ops.empty()) label += fmt::format(" \u00B7 {}", fmt::join(ops, " \u2192 "));
+  }
+  return label;
 }
 
 std::string text_excerpt(const AttentionData& d, size_t max_chars) {

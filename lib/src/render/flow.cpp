@@ -26,6 +26,7 @@ Figure flow_figure(const FigureRequest& req) {
   auto focused = [focus](int64_t t) { return std::find(focus.begin(), focus.end(), t) != focus.end(); };
   std::string focus_label;
   for (int64_t t : focus) focus_label += d.token_labels[t];
+  if (o.focus.find('#') != std::string::npos) focus_label = o.focus;  // "she#2": which occurrence
 
   // One matrix per drawn head (or one head-mean).
   struct Layer {
@@ -36,7 +37,8 @@ Figure flow_figure(const FigureRequest& req) {
   std::vector<Layer> heads;
   Selection one_layer = req.layers;
   if (req.heads.mean) {
-    heads.push_back({mean_matrix(d, one_layer, req.heads), style.head_colors[0], "mean"});
+    // One matrix: the accent colour, darker than the first head colour, so weak links stay visible.
+    heads.push_back({mean_matrix(d, one_layer, req.heads), style.accent, "mean"});
   } else {
     for (size_t n = 0; n < req.heads.positions.size(); ++n) {
       Selection h;
