@@ -151,3 +151,17 @@ TEST_CASE("--layer / --head use core's index lists: -1 is the last stored one; m
   REQUIRE(written.size() == 1);
   CHECK(written[0].filename() == "in_heatmap_L2_H2.png");
 }
+
+TEST_CASE("titles name what `atlas process` did and read an aggregated axis (-1) as aggregated") {
+  Selection one;
+  one.positions = {0};
+  one.mean = true;
+  CHECK(one.describe({-1}, "head") == "heads aggregated");
+  CHECK(one.describe({3}, "head") == "head 3");  // the mean of one head is that head
+  auto dir = test::scratch_dir("render_captions");
+  test::FixtureSpec spec;
+  spec.meta_extra = {{"process", nlohmann::json::array({{{"op", "rollout"}, {"residual", true}}})}};
+  test::write_fixture(dir / "r.npz", spec);
+  const AttentionData d = load_attention((dir / "r.npz").string());
+  CHECK(model_label(d) == "fixture-model \u00B7 rollout");
+}
