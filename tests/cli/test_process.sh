@@ -149,6 +149,18 @@ grep -q "3 documents: 2 ok, 1 failed" "$OUT/plist.out" && pass "the processed st
 run pcat process rollout "$OUT/store:3" -o "$OUT/r3.npz"; ok_or_fail "process rollout STORE:DOC" pcat
 expect_error "STORE:DOC of a failed document" "$OUT/r2.npz" "failed" -- process rollout "$OUT/store:2" -o "$OUT/r2.npz"
 
+# Sentence pairs: words per segment, offsets into each text, segment ids kept.
+if [ -d "$ATLAS_SHARED_DIR/reference/models/bert" ]; then
+  run pair extract --model "$ATLAS_SHARED_DIR/reference/models/bert" --text "The cat sat." --pair "A dog ran." --threads 1 -o "$OUT/pair.npz"
+  run pairw process words "$OUT/pair.npz" -o "$OUT/pairw.npz"
+  if [ "$rc" -eq 0 ] && "$PY" -c "
+import numpy as np
+w = np.load('$OUT/pairw.npz')
+assert list(w['tokens']) == ['[CLS]', 'The', 'cat', 'sat.', '[SEP]', 'A', 'dog', 'ran.', '[SEP]'], list(w['tokens'])
+assert list(w['token_type_ids']) == [0, 0, 0, 0, 0, 1, 1, 1, 1] and w['offsets'][6].tolist() == [2, 5]
+assert np.allclose(w['attention'].sum(-1), 1, atol=1e-5)"; then pass "process words of a BERT sentence pair"; else fail "process words of a pair: $(cat "$OUT/pairw.err")"; fi
+fi
+
 # --value-norms: ||f_h(x_j)|| recomputed with numpy from the checkpoint for layer 0 (llama: RMSNorm,
 # grouped-query value heads; gpt2: LayerNorm, Conv1D), then process value-norm = alpha * norm.
 REF="$ATLAS_SHARED_DIR/reference/models"
