@@ -72,6 +72,7 @@ int64_t count_records(const corpus::InputOptions& in) {
 CorpusSummary run_corpus(const CorpusOptions& o) {
   const auto t0 = Clock::now();
   ATLAS_CHECK(o.batch_size >= 1, InputError, "--batch-size must be at least 1, got {}", o.batch_size);
+  ATLAS_CHECK(!o.value_norms, InputError, "--value-norms works with --text / --ids for now, not with --input");
   ATLAS_CHECK(o.window >= 0 && o.stride >= 0, InputError, "--window and --stride must be positive");
   ATLAS_CHECK(o.stride == 0 || o.window > 0, InputError, "--stride needs --window");
   ATLAS_CHECK(o.stride <= o.window, InputError, "--stride {} is larger than --window {}: tokens between windows would be lost",

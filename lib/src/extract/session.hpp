@@ -47,6 +47,7 @@ struct DocumentResult {
   std::vector<LayerBlock> cross_layers;    // encoder-decoders: cross-attention, buffered
   at::Tensor logits;                       // [Q,V] float32 CPU, when asked
   at::Tensor mean;                         // [Q,K] mean over stored layers and heads, when asked
+  at::Tensor value_norms;                  // [L_sel,H_sel,Q] float32 CPU, with --value-norms
 };
 
 class Session {

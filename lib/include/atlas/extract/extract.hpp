@@ -27,6 +27,7 @@ struct RunOptions {
   int64_t topk = 0;                              // >0: keep the k largest entries per query row, sparse
   int64_t row_chunk = 0;                         // >0: convert and write attention in blocks of rows
   bool logits = false;
+  bool value_norms = false;                      // --value-norms: store ‖f_h(x_j)‖ [L,H,Q] (Kobayashi et al. 2020)
   bool add_special_tokens = true;
   bool compress = false;                         // DEFLATE members instead of STORED
   int threads = 0;                               // 0: all cores
