@@ -73,6 +73,8 @@ for p in sorted((ref / "models").rglob("pytorch_model*.bin")):
 # config.json
 for p in sorted((ref / "models").rglob("config.json")):
     put("config", f"{p.parent.name}_{p.name}", p.read_bytes())
+for p in sorted(ref.rglob("adapter_config.json")):
+    put("adapter_config", f"{p.parent.parent.name}_{p.parent.name}.json", p.read_bytes())
 
 # tokenizer.json, vocabularies trimmed to keep each execution fast
 def trim(tok, n=400):

@@ -53,15 +53,16 @@ std::string usage_message(const CLI::App& app, const CLI::ParseError& e) {
       return fmt::format("{}unknown option '{}' (valid options: {}); {}", prefix, x.substr(0, x.find('=')),
                          valid_options(cmd), help);
   }
-  if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr && !extras.empty()) {
-    if (&cmd == &app) {
-      std::vector<std::string> subs;
-      for (const CLI::App* sub : app.get_subcommands({})) subs.push_back(sub->get_name());
-      return fmt::format("unknown command '{}' (choose from: {}); {}", extras.front(), fmt::join(subs, ", "),
-                         help);
-    }
+  // A command group (the top level, `process`, `analyze`): an unknown or missing subcommand.
+  std::vector<std::string> subs;
+  for (const CLI::App* sub : cmd.get_subcommands({})) subs.push_back(sub->get_name());
+  if (!subs.empty() && !extras.empty())
+    return fmt::format("unknown command '{}{}' (choose from: {}); {}", name.empty() ? "" : name + " ",
+                       extras.front(), fmt::join(subs, ", "), help);
+  if (!subs.empty() && dynamic_cast<const CLI::RequiredError*>(&e) != nullptr)
+    return fmt::format("{}expected a subcommand (choose from: {}); {}", prefix, fmt::join(subs, ", "), help);
+  if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr && !extras.empty())
     return fmt::format("{}unexpected argument '{}'; {}", prefix, extras.front(), help);
-  }
   return fmt::format("{}{}; {}", prefix, e.what(), help);
 }
 

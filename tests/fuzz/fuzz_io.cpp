@@ -1,4 +1,5 @@
-// Fuzz targets of io/: NPY, NPZ, safetensors (single and sharded), the unpickler, .bin, config.json.
+// Fuzz targets of io/: NPY, NPZ, safetensors (single and sharded), the unpickler, .bin, config.json,
+// and adapter_config.json (models/adapter_config.cpp, torch-free).
 #include <nlohmann/json.hpp>
 
 #include "atlas/io/checkpoint.hpp"
@@ -7,6 +8,7 @@
 #include "fuzz_support.hpp"
 #include "fuzz_targets.hpp"
 #include "io/unpickler.hpp"
+#include "models/adapter_config.hpp"
 
 namespace atlas::fuzz {
 namespace fs = std::filesystem;
@@ -136,6 +138,12 @@ int fuzz_config(const uint8_t* data, size_t size) {
     const nlohmann::json config = io::read_config(dir);
     (void)config.dump();
   });
+}
+
+int fuzz_adapter_config(const uint8_t* data, size_t size) {
+  const fs::path dir = scratch_dir("adapter_config");
+  put_file(dir / "adapter_config.json", data, size);
+  return expect_atlas_errors([&] { (void)models::read_adapter_config(dir / "adapter_config.json"); });
 }
 
 }  // namespace atlas::fuzz

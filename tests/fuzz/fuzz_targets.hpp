@@ -17,9 +17,11 @@ int fuzz_sharded_index(const uint8_t* data, size_t size);    // model.safetensor
 int fuzz_pickle(const uint8_t* data, size_t size);           // the restricted unpickler
 int fuzz_torch_bin(const uint8_t* data, size_t size);        // pytorch_model.bin (zip + pickle)
 int fuzz_config(const uint8_t* data, size_t size);           // config.json (io::read_config)
+int fuzz_adapter_config(const uint8_t* data, size_t size);   // adapter_config.json (PEFT LoRA)
 int fuzz_tokenizer_text(const uint8_t* data, size_t size);   // encode arbitrary bytes
 int fuzz_tokenizer_json(const uint8_t* data, size_t size);   // tokenizer.json itself
 int fuzz_style(const uint8_t* data, size_t size);            // YAML figure styles
 int fuzz_corpus(const uint8_t* data, size_t size);           // corpus::DocumentReader (JSONL/CSV/TSV/text)
+int fuzz_expr(const uint8_t* data, size_t size);             // --fail-if expressions (core/expr.hpp)
 
 }  // namespace atlas::fuzz

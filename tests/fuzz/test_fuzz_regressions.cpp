@@ -29,10 +29,12 @@ constexpr Target kTargets[] = {
     {"pickle", fuzz_pickle},
     {"torch_bin", fuzz_torch_bin},
     {"config", fuzz_config},
+    {"adapter_config", fuzz_adapter_config},
     {"tokenizer_text", fuzz_tokenizer_text},
     {"tokenizer_json", fuzz_tokenizer_json},
     {"style", fuzz_style},
     {"corpus", fuzz_corpus},
+    {"expr", fuzz_expr},
 };
 
 std::string slurp(const fs::path& p) {
