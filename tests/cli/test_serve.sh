@@ -138,6 +138,16 @@ expect_status "store search by text" 200 "$URL/api/store/store/docs?q=red%20ball
 expect_status "store search by id" 200 "$URL/api/store/store/docs?q=LIL"
 "$ATLAS_PYTHON" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert [x["id"] for x in d["docs"]]==["lily"], d' "$TMP/resp" \
   && pass "search 'LIL' finds lily" || fail "search by id: $(cat "$TMP/resp")"
+expect_status "/api/run at word level" 200 "${JSON[@]}" -X POST -d "$(req '{"level":"word"}')" "$URL/api/run"
+"$ATLAS_PYTHON" - "$TMP/resp" <<'PY' && pass "word level: one entry per word, rows still sum to 1, the process step shown" || fail "word level: $(head -c 300 "$TMP/resp")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["tokens"][:4] == ["<s>", "Lily", "went", "to"], d["tokens"]
+assert len(d["tokens"]) == 14, d["tokens"]   # <s> + 13 words
+assert all(abs(sum(r) - 1) < 1e-3 for r in d["attention"])
+assert d["level"] == "word" and d["steps"] == ["atlas process words attention.npz -o words.npz"], d["steps"]
+PY
+expect_status "an unknown level is 400" 400 "${JSON[@]}" -X POST -d "$(req '{"level":"letters"}')" "$URL/api/run"
 expect_status "/api/run on a stored document" 200 "${JSON[@]}" -X POST -d '{"store":"store","doc":"sun","layer":"1","head":"mean"}' "$URL/api/run"
 
 # ---- exports byte-identical to `atlas visualize` with the command line the page shows
@@ -146,12 +156,16 @@ mkdir -p "$TMP/cli"
 curl -s -f "${JSON[@]}" -X POST -d "$(req '{}')" -o "$TMP/cli/attention.npz" "$URL/api/npz" \
   && "$ATLAS_PYTHON" -c 'import numpy as np,sys; z=np.load(sys.argv[1]); assert z["attention"].shape[:2]==(5,8)' "$TMP/cli/attention.npz" \
   && pass "NPZ download is an attention NPZ" || fail "NPZ download"
-same_as_cli() {   # NAME REQUEST_JSON FORMAT
-  local name=$1 body=$2 fmt=$3 cmd file
+same_as_cli() {   # NAME REQUEST_JSON FORMAT: the export equals `atlas visualize` on the downloaded NPZ
+  local name=$1 body=$2 fmt=$3 cmd file input
   cmd=$(curl -s "${JSON[@]}" -X POST -d "$("$ATLAS_PYTHON" -c 'import json,sys; d=json.loads(sys.argv[1]); d.update(format="svg", inline=True); print(json.dumps(d))' "$body")" "$URL/api/render" \
         | "$ATLAS_PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["command"])')
   cmd=$(printf "%s" "$cmd" | sed -E "s/ -o ([^ ]+)\\.svg/ -o \\1.$fmt/")
   file=$(printf '%s' "$cmd" | sed -E 's/.* -o ([^ ]+).*/\1/')
+  input=$(printf '%s' "$cmd" | awk '{print $4}')
+  case "$input" in
+    *.npz) curl -s -f "${JSON[@]}" -X POST -d "$body" -o "$TMP/cli/$input" "$URL/api/npz" || { fail "$name: NPZ download"; return; } ;;
+  esac
   if ! curl -s -f "${JSON[@]}" -X POST -d "$("$ATLAS_PYTHON" -c 'import json,sys; d=json.loads(sys.argv[1]); d.update(format=sys.argv[2]); print(json.dumps(d))' "$body" "$fmt")" \
        -o "$TMP/server.$fmt" "$URL/api/render"; then fail "$name: render failed"; return; fi
   rm -f "$TMP/cli/$file"
@@ -165,6 +179,8 @@ same_as_cli "flow SVG with focus" "$(req '{"kind":"flow","layer":"1","head":"0",
 same_as_cli "grid PDF" "$(req '{"kind":"grid"}')" pdf
 same_as_cli "flowgraph PDF" "$(req '{"kind":"flowgraph","target":"saw"}')" pdf
 same_as_cli "contrast of two layers SVG" "$(req '{"kind":"contrast","layer":"0","layer_b":"4","head":"mean"}')" svg
+same_as_cli "word-level heatmap PDF" "$(req '{"kind":"heatmap","layer":"2","head":"mean","level":"word"}')" pdf
+same_as_cli "rollout heatmap SVG" "$(req '{"kind":"rollout","layer":"-1","head":"mean"}')" svg
 same_as_cli "stored document heatmap PNG" '{"store":"store","doc":"lily","kind":"heatmap","layer":"1","head":"2"}' png
 
 # ---- 32 requests at once (distinct texts: each runs the model)

@@ -19,6 +19,7 @@
 #include "atlas/core/version.hpp"
 #include "atlas/format/attention.hpp"
 #include "atlas/format/store.hpp"
+#include "atlas/process/process.hpp"
 #include "atlas/render/colormap.hpp"
 #include "atlas/render/visualize.hpp"
 #include "atlas/serve/server.hpp"
@@ -136,6 +137,7 @@ struct Doc {
   std::string spec;              ///< what load_attention / visualize read: a file, or STORE:DOC
   std::string cli_input;         ///< how the shown command line names it
   fs::path dir;                  ///< owned folder (model results)
+  std::vector<std::string> steps;   ///< `atlas process` commands that made `spec` from the extract output
   extract::ServeResult result;
   double seconds_model = 0;
 
@@ -365,6 +367,46 @@ struct App::Impl {
     return doc;
   }
 
+  /// `op` ("words" | "rollout") of `base`, through `atlas process` (the same code the CLI runs),
+  /// written next to the other results and cached like them.
+  DocPtr derived(const DocPtr& base, const std::string& op) {
+    const std::string key = base->key + "\n#" + op;
+    if (DocPtr d = cache.get(key)) return d;
+    auto data = base->data();
+    process::Result r = op == "words" ? process::words(*data) : process::rollout(*data);
+    auto doc = std::make_shared<Doc>();
+    doc->key = key;
+    doc->model = base->model;
+    doc->store = base->store;
+    doc->doc_id = base->doc_id;
+    doc->text = base->text;
+    doc->result = base->result;
+    doc->seconds_model = base->seconds_model;
+    doc->dir = fresh_dir("d");
+    doc->cli_input = op + ".npz";
+    doc->spec = (doc->dir / doc->cli_input).string();
+    doc->steps = base->steps;
+    const std::string step = fmt::format("atlas process {} {} -o {}", op, shell_quote(base->cli_input), doc->cli_input);
+    doc->steps.push_back(step);
+    process::write_result(r, doc->spec, step);
+    cache.put(doc);
+    return doc;
+  }
+
+  /// The document a view shows: doc_for(j), at word level when "level" is "word", rolled out when
+  /// "transform" is "rollout" (and `allow_rollout`).
+  DocPtr view_doc(const json& j, bool allow_rollout = true) {
+    DocPtr d = doc_for(j);
+    const std::string level = get_string(j, "level", "token");
+    if (level != "token" && level != "word") http_fail(400, fmt::format("'level' must be token or word, got '{}'", level));
+    if (level == "word") d = derived(d, "words");
+    const std::string transform = get_string(j, "transform");
+    if (!transform.empty() && transform != "rollout")
+      http_fail(400, fmt::format("'transform' must be rollout or empty, got '{}'", transform));
+    if (allow_rollout && transform == "rollout") d = derived(d, "rollout");
+    return d;
+  }
+
   /// {"model": M, "text": T} or {"store": S, "doc": ID}.
   DocPtr doc_for(const json& j) {
     const std::string store_name = get_string(j, "store");
@@ -388,11 +430,17 @@ struct App::Impl {
 
   struct Figure {
     std::string bytes, content_type, command, file_name;
+    std::vector<std::string> steps;   ///< `atlas process` commands before `command`
   };
 
   Figure render(const json& j) {
     const auto kinds = render::figure_kinds();
-    const std::string kind = get_string(j, "kind", "heatmap");
+    std::string kind = get_string(j, "kind", "heatmap");
+    json jv = j;   // "rollout" is a heatmap of `atlas process rollout`'s output
+    if (kind == "rollout") {
+      kind = "heatmap";
+      jv["transform"] = "rollout";
+    }
     if (std::find(kinds.begin(), kinds.end(), kind) == kinds.end())
       http_fail(400, fmt::format("unknown figure kind '{}' (known: {})", kind, fmt::join(kinds, ", ")));
     const std::string format = get_string(j, "format", "svg");
@@ -400,10 +448,18 @@ struct App::Impl {
         {"png", "image/png"}, {"svg", "image/svg+xml"}, {"pdf", "application/pdf"}, {"eps", "application/postscript"}};
     if (!types.count(format)) http_fail(400, fmt::format("unknown format '{}' (png, svg, pdf, eps)", format));
 
-    DocPtr a = doc_for(j);
+    DocPtr a = view_doc(jv);
     DocPtr b;
     const json& jb = get_object(j, "b");
-    if (kind == "contrast") b = jb.empty() ? a : doc_for(jb);
+    if (kind == "contrast") {
+      if (jb.empty()) {
+        b = a;
+      } else {
+        json jbv = jb;   // B is seen at A's level
+        jbv["level"] = jv.value("level", json("token"));
+        b = view_doc(jbv);
+      }
+    }
     auto da = a->data();   // errors reading a stored document surface here, before rendering
     if (b) (void)b->data();
 
@@ -413,6 +469,20 @@ struct App::Impl {
     o.head = get_string(j, "head");
     o.layer_b = get_string(j, "layer_b");
     o.head_b = get_string(j, "head_b");
+    // A negative index counts from the end (as /api/run); `atlas visualize` takes model indices.
+    auto from_end = [](std::string& spec, const std::vector<int64_t>& stored) {
+      if (spec.size() > 1 && spec[0] == '-' && spec.find_first_not_of("0123456789", 1) == std::string::npos &&
+          spec.size() < 6) {
+        const int64_t back = std::stoll(spec.substr(1));
+        if (back >= 1 && back <= int64_t(stored.size())) spec = std::to_string(stored[stored.size() - size_t(back)]);
+      }
+    };
+    from_end(o.layer, da->layers);
+    from_end(o.head, da->heads);
+    if (b) {
+      from_end(o.layer_b, b->data()->layers);
+      from_end(o.head_b, b->data()->heads);
+    }
     o.dpi = int(get_number(j, "dpi", 300, 10, options.limits.max_dpi));
     o.style = get_string(j, "style", "paper");
     if (o.style != "paper" && o.style != "slides" && o.style != "dark")
@@ -434,7 +504,16 @@ struct App::Impl {
     // The equivalent command line; flags at their CLI default are left out.
     const std::string file_name = kind + "." + format;
     std::vector<std::string> args = {"atlas", "visualize", kind, a->cli_input};
-    if (b) args.push_back(b == a ? a->cli_input : (b->store.empty() ? "attention_b.npz" : b->cli_input));
+    // A second document's files are named with "_b" on the command line (attention_b.npz, words_b.npz).
+    auto b_name = [](std::string s) {
+      for (const char* f : {"attention", "words", "rollout"}) {
+        const std::string from = std::string(f) + ".npz", to = std::string(f) + "_b.npz";
+        for (size_t p = 0; (p = s.find(from, p)) != std::string::npos; p += to.size())
+          if (p == 0 || s[p - 1] == ' ') s.replace(p, from.size(), to);
+      }
+      return s;
+    };
+    if (b) args.push_back(b == a ? a->cli_input : b_name(b->cli_input));
     args.insert(args.end(), {"-o", file_name});
     auto flag = [&](const char* name, const std::string& value) {
       if (!value.empty()) args.insert(args.end(), {name, value});
@@ -455,6 +534,9 @@ struct App::Impl {
     flag("--title", o.title);
     std::string command;
     for (const auto& arg : args) command += (command.empty() ? "" : " ") + shell_quote(arg);
+    std::vector<std::string> steps = a->steps;
+    if (b && b != a)
+      for (const auto& s : b->steps) steps.push_back(b_name(s));
 
     const fs::path dir = fresh_dir("f");
     struct Cleanup {
@@ -470,7 +552,7 @@ struct App::Impl {
     o.command_line = command;
     o.jobs = 1;
     render::visualize(o);
-    return {read_file(o.output), types.at(format), command, file_name};
+    return {read_file(o.output), types.at(format), command, file_name, steps};
   }
 
   // -- handlers --
@@ -513,7 +595,9 @@ struct App::Impl {
                 {"attention", rows},
                 {"next", next},
                 {"model_name", a.model_name},
-                {"seconds_model", d->seconds_model}};
+                {"seconds_model", d->seconds_model},
+                {"steps", d->steps},
+                {"level", d->steps.empty() || d->steps.front().find("process words") == std::string::npos ? "token" : "word"}};
     if (!d->model.empty()) {
       const ModelSlot& s = *models.at(d->model);
       out["extract_command"] = fmt::format("atlas extract --model {} --text {} -o attention.npz",
@@ -541,13 +625,19 @@ struct App::Impl {
     const Limits& l = options.limits;
     json out = {{"models", ms},
                 {"stores", store_order},
-                {"kinds", render::figure_kinds()},
+                {"kinds", kinds_with_rollout()},
                 {"colormaps", render::Colormap::names()},
                 {"version", version()},
-                {"word_level", false},
+                {"word_level", true},
                 {"limits", {{"max_text_chars", l.max_text_chars}, {"max_tokens", l.max_tokens},
                             {"max_body_bytes", l.max_body_bytes}, {"max_dpi", l.max_dpi}}}};
     return json_response(out);
+  }
+
+  static std::vector<std::string> kinds_with_rollout() {
+    auto k = render::figure_kinds();
+    k.push_back("rollout");
+    return k;
   }
 
   static Response json_response(const json& j) {
@@ -559,7 +649,9 @@ struct App::Impl {
   Response api_run(const json& j) {
     const auto t0 = Clock::now();
     const uint64_t runs_before = runs;
-    DocPtr d = doc_for(j);
+    json jv = j;
+    if (get_string(j, "kind") == "rollout") jv["transform"] = "rollout";
+    DocPtr d = view_doc(jv);
     json out = doc_json(d, get_string(j, "layer", "mean"), get_string(j, "head", "mean"));
     out["seconds_total"] = seconds_since(t0);
     out["computed"] = runs != runs_before;   // false: from the cache (or another request ran it)
@@ -570,7 +662,7 @@ struct App::Impl {
     Figure f = render(j);
     Response r;
     if (get_bool(j, "inline") && f.content_type == "image/svg+xml") {
-      return json_response({{"svg", f.bytes}, {"command", f.command}, {"file_name", f.file_name}});
+      return json_response({{"svg", f.bytes}, {"command", f.command}, {"steps", f.steps}, {"file_name", f.file_name}});
     }
     r.content_type = f.content_type;
     r.body = std::move(f.bytes);
@@ -589,10 +681,12 @@ struct App::Impl {
   }
 
   Response api_npz(const json& j) {
-    DocPtr d = doc_for(j);
+    json jv = j;
+    if (get_string(j, "kind") == "rollout") jv["transform"] = "rollout";
+    DocPtr d = view_doc(jv);
     Response r;
     r.content_type = "application/octet-stream";
-    if (!d->store.empty()) {
+    if (!d->store.empty() && d->steps.empty()) {
       StoreSlot& st = store(d->store);
       const fs::path dir = fresh_dir("n");
       const fs::path out = dir / "attention.npz";
@@ -606,12 +700,13 @@ struct App::Impl {
     } else {
       r.body = read_file(d->spec);
     }
-    r.headers.push_back({"Content-Disposition", "attachment; filename=\"attention.npz\""});
+    const std::string name = d->steps.empty() ? "attention.npz" : d->cli_input;
+    r.headers.push_back({"Content-Disposition", "attachment; filename=\"" + name + "\""});
     return r;
   }
 
   Response api_heads(const json& j) {
-    DocPtr d = doc_for(j);
+    DocPtr d = view_doc(j, /*allow_rollout=*/false);
     auto data = d->data();
     return json_response(head_metrics(*data));
   }

@@ -73,6 +73,22 @@ try {
   check((await page.$$('#heads td')).length === 5 * 8, 'heads table has 5 x 8 cells');
   check((await page.$$('#next tbody tr')).length === 10, 'next-token panel lists 10 candidates');
 
+  // Word level: the strip and the matrix hold words; the process step is shown.
+  n = await renders();
+  await page.selectOption('#level', 'word');
+  await waitRender(n, 'switching to word level');
+  const words = await page.$$eval('#tokens span', (s) => s.map((x) => x.textContent));
+  check(words.includes('mother.') && words.includes('Tom'), `word level shows words (${words.slice(0, 6).join('|')} …)`);
+  check((await page.textContent('#cmd-process')).includes('atlas process words attention.npz -o words.npz'), 'word level shows the process command');
+  n = await renders();
+  await page.click('button[data-kind="rollout"]');
+  await waitRender(n, 'choosing rollout');
+  check((await page.textContent('#cmd-visualize')).includes('rollout.npz'), 'rollout view renders rollout.npz');
+  n = await renders();
+  await page.selectOption('#level', 'token');
+  await page.click('button[data-kind="heatmap"]');
+  await waitRender(n, 'back to tokens');
+
   // Click a token: the head view focuses its links.
   n = await renders();
   await page.click('#tokens span[data-index="3"]');

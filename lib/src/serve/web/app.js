@@ -58,6 +58,7 @@ function figureRequest(format, dpi) {
   if (st.kind === 'grid') { req.layer = st.layer === 'mean' ? '' : st.layer; req.head = ''; }
   if (st.kind === 'flowgraph') { req.layer = ''; req.head = ''; if (st.focus !== '') req.target = st.focus; }
   if (st.kind === 'profile') { req.layer = ''; req.head = ''; }
+  if (st.kind === 'rollout') { req.layer = st.layer === 'mean' ? '-1' : st.layer; req.head = 'mean'; }
   if (st.kind === 'flow' || st.kind === 'flowgraph') req.threshold = st.threshold;
   if (st.kind === 'flow' && st.focus !== '') req.focus = st.focus;
   if (st.kind === 'contrast') {
@@ -67,7 +68,7 @@ function figureRequest(format, dpi) {
   }
   if (st.colormap) req.colormap = st.colormap;
   if (dpi) req.dpi = dpi;
-  if (st.level === 'word') req.level = 'word';
+  req.level = st.level;
   return req;
 }
 
@@ -92,11 +93,12 @@ async function update() {
   setStatus('computing…');
   const t0 = performance.now();
   try {
-    const runReq = Object.assign(sourceA(), { layer: st.layer, head: st.head });
+    const runReq = Object.assign(sourceA(), { layer: st.layer, head: st.head, level: st.level });
+    if (st.kind === 'rollout') Object.assign(runReq, { kind: 'rollout', layer: st.layer === 'mean' ? '-1' : st.layer, head: 'mean' });
     const run = await api('/api/run', runReq);
     if (seq !== st.seq) return;
     st.run = run;
-    fillSelectors(run);
+    if (st.kind !== 'rollout') fillSelectors(run);
     drawTokens(run);
     drawNext(run);
     $('cmd-extract').textContent = run.extract_command || '(stored document: no extraction needed)';
@@ -110,6 +112,8 @@ async function update() {
     fig.dataset.layer = st.layer;
     fig.dataset.head = st.head;
     $('cmd-visualize').textContent = rendered.command;
+    $('cmd-process').textContent = (rendered.steps || []).join(' && ');
+    $('cmd-process-row').hidden = !rendered.steps || rendered.steps.length === 0;
     showError(null);
     setStatus(`${run.tokens.length} tokens · ${(performance.now() - t0).toFixed(0)} ms`);
     loadHeads();
@@ -231,7 +235,7 @@ function heatmapCells(svg) {
 function figureHover(ev) {
   const svg = $('figure').querySelector('svg');
   const run = st.run;
-  if (!svg || !run || st.kind !== 'heatmap' || st.level !== 'token') { hideTip(); return; }
+  if (!svg || !run || (st.kind !== 'heatmap' && st.kind !== 'rollout')) { hideTip(); return; }
   const cells = heatmapCells(svg);
   if (!cells) { hideTip(); return; }
   const pt = svg.createSVGPoint();
@@ -249,7 +253,7 @@ function figureHover(ev) {
 let headsKey = '';
 let headsData = null;
 async function loadHeads() {
-  const src = sourceA();
+  const src = Object.assign(sourceA(), { level: st.level });
   const key = JSON.stringify(src);
   if (key !== headsKey) {
     headsKey = key;
@@ -286,7 +290,7 @@ function drawHeads() {
       td.addEventListener('click', () => {
         st.layer = L; st.head = H;
         $('layer').value = L; $('head').value = H;
-        if (st.kind === 'grid' || st.kind === 'flowgraph' || st.kind === 'profile') setKind('heatmap');
+        if (st.kind === 'grid' || st.kind === 'flowgraph' || st.kind === 'profile' || st.kind === 'rollout') setKind('heatmap');
         schedule(0);
       });
       tr.appendChild(td);
@@ -301,6 +305,7 @@ async function runSwap() {
   const out = $('swap-out');
   out.textContent = 'running…';
   try {
+    if (st.source === 'store') throw new Error('the gender swap runs a model: switch to Text');
     const r = await api('/api/swap', { model: st.model, text: $('text').value });
     st.swapText = r.text_b;
     out.innerHTML = '';
@@ -346,8 +351,10 @@ async function exportFigure(format, dpi) {
   try {
     let blob, name;
     if (format === 'npz') {
-      blob = await api('/api/npz', sourceA());
-      name = 'attention.npz';
+      const req = Object.assign(sourceA(), { level: st.level });
+      if (st.kind === 'rollout') req.kind = 'rollout';
+      blob = await api('/api/npz', req);
+      name = st.kind === 'rollout' ? 'rollout.npz' : st.level === 'word' ? 'words.npz' : 'attention.npz';
     } else {
       blob = await api('/api/render', figureRequest(format, dpi));
       name = `${st.kind}.${format}`;
