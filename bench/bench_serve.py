@@ -115,10 +115,20 @@ def pct(xs, q):
     return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
 
 
-def report(name, seconds):
+def cpu_seconds(pid):
+    """User + system CPU time of the server process so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return 0.0
+
+
+def report(name, seconds, cpu=None):
     ms = [s * 1000 for s in seconds]
+    extra = f"   server CPU {cpu * 1000 / len(ms):7.1f} ms/request" if cpu is not None else ""
     print(f"{name:<34} n={len(ms):<3} p50 {pct(ms, 0.5):7.1f} ms   p95 {pct(ms, 0.95):7.1f} ms   "
-          f"mean {statistics.mean(ms):7.1f} ms")
+          f"mean {statistics.mean(ms):7.1f} ms{extra}")
 
 
 def main():
@@ -157,21 +167,28 @@ def main():
                                        "format": "svg", "inline": True})
 
         new, rerender, run_only = [], [], []
+        cpu_new = cpu_re = 0.0
         for i in range(a.requests):
             t = text(62)
+            c0 = cpu_seconds(proc.pid)
             dt, _ = post(url + "/api/render", {"text": t, "kind": "heatmap", "layer": str(i % 12), "head": str(i % 12),
                                                "format": "svg", "inline": True})
+            c1 = cpu_seconds(proc.pid)
             new.append(dt)
             dt, _ = post(url + "/api/render", {"text": t, "kind": "heatmap", "layer": str((i + 5) % 12),
                                                "head": "mean", "format": "svg", "inline": True})
             rerender.append(dt)
+            cpu_new += c1 - c0
+            cpu_re += cpu_seconds(proc.pid) - c1
+        c0 = cpu_seconds(proc.pid)
         for i in range(a.requests):
             dt, _ = post(url + "/api/run", {"text": text(62), "layer": "3", "head": "mean"})
             run_only.append(dt)
-        print()
-        report("new 64-token text -> SVG", new)
-        report("same text, other layer/head -> SVG", rerender)
-        report("new 64-token text -> /api/run JSON", run_only)
+        cpu_run = cpu_seconds(proc.pid) - c0
+        print(f"\nload average before timing: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        report("new 64-token text -> SVG", new, cpu_new)
+        report("same text, other layer/head -> SVG", rerender, cpu_re)
+        report("new 64-token text -> /api/run JSON", run_only, cpu_run)
 
         full, ext = [], []
         for _ in range(max(3, a.requests // 8)):

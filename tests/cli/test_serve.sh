@@ -35,7 +35,7 @@ start_server() {   # start_server LOG ARGS... ; sets URL
 stop_server() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null; SERVER_PID=""; }
 trap 'stop_server; rm -rf "$TMP"' EXIT
 
-start_server "$TMP/server.log" --model "$MODEL" --store "$TMP/store" --max-text 2000 --cache 64 --work-dir "$TMP/work"
+start_server "$TMP/server.log" --model "$MODEL" --store "$TMP/store" --max-text 2000 --max-tokens 300 --cache 64 --work-dir "$TMP/work"
 if [ -z "$URL" ]; then
   fail "server did not start: $(cat "$TMP/server.log" "$TMP/server.log.err" | head -c 500)"
   finish
@@ -75,6 +75,8 @@ PY
 # ---- bad requests
 "$ATLAS_PYTHON" -c 'import json; print(json.dumps({"model": "stories260K", "text": "word " * 1000}))' >"$TMP/long.json"
 expect_status "oversized text is 413" 413 "${JSON[@]}" -X POST --data-binary @"$TMP/long.json" "$URL/api/run"
+"$ATLAS_PYTHON" -c 'import json; print(json.dumps({"text": "word " * 350}))' >"$TMP/many.json"
+expect_status "more tokens than --max-tokens is 413" 413 "${JSON[@]}" -X POST --data-binary @"$TMP/many.json" "$URL/api/run"
 head -c 6000000 /dev/zero | tr '\0' 'a' >"$TMP/huge.txt"
 expect_status "a body over --max-body is 413" 413 "${JSON[@]}" -X POST --data-binary @"$TMP/huge.txt" "$URL/api/run"
 expect_status "unknown model is 404" 404 "${JSON[@]}" -X POST -d '{"model":"../../etc","text":"hi"}' "$URL/api/run"

@@ -41,7 +41,8 @@ class TorchServeModel final : public ServeModel {
     const int64_t limit = r.max_tokens > 0 && (info_.max_tokens <= 0 || r.max_tokens < info_.max_tokens)
                               ? r.max_tokens : info_.max_tokens;
     ATLAS_CHECK(limit <= 0 || doc.size() <= limit, InputError,
-                "the input has {} tokens but at most {} are accepted here", doc.size(), limit);
+                "too many tokens: the input has {} but at most {} are accepted (--max-tokens, or the model's position limit)",
+                doc.size(), limit);
     const double before = session_.seconds_model();
     io::NpzWriter npz(r.output, io::Compression::Stored);
     format::DocumentWriter writer(npz);

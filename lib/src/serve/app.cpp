@@ -607,8 +607,8 @@ struct App::Impl {
   }
 
   json model_json(ModelSlot& s) {
-    json m = {{"name", s.entry.name}, {"loaded", bool(s.model)}};
     std::lock_guard<std::mutex> lock(s.load_mutex);
+    json m = {{"name", s.entry.name}, {"loaded", bool(s.model)}};
     if (s.model) {
       const auto& i = s.model->info();
       m.update({{"model_type", i.model_type}, {"model_class", i.model_class}, {"num_layers", i.num_layers},
