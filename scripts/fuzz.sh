@@ -23,7 +23,7 @@ while (($#)); do
     *) targets+=("$1"); shift ;;
   esac
 done
-all=(npy npz manifest safetensors sharded_index pickle torch_bin config adapter_config tokenizer_text tokenizer_json style corpus expr)
+all=(npy npz manifest safetensors sharded_index pickle torch_bin config adapter_config tokenizer_text tokenizer_json style corpus expr serve)
 ((${#targets[@]})) || targets=("${all[@]}")
 for t in "${targets[@]}"; do
   [[ " ${all[*]} " == *" $t "* ]] || { echo "fuzz.sh: unknown target '$t' (have: ${all[*]})" >&2; exit 2; }

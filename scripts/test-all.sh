@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
-bash scripts/install-deps.sh --slurm   # Slurm + munge for the e2e_slurm test
+bash scripts/install-deps.sh --slurm --browser   # Slurm + munge (e2e_slurm), Chromium + npm (e2e_browser)
 bash scripts/build.sh -DATLAS_BUILD_TESTS=ON -DATLAS_BUILD_BENCH=ON
 echo "build finished after $(( $(date +%s) - start )) s"
 cd build

@@ -17,7 +17,7 @@ expect_usage() {
   pass "$name"
 }
 
-expect_usage "unknown subcommand" "unknown command 'serve' \(choose from: extract, tokenize, visualize, process, models\)" -- serve
+expect_usage "unknown subcommand" "unknown command 'frobnicate' \(choose from: extract, tokenize, visualize, process, models, serve\)" -- frobnicate
 expect_usage "unknown top-level option" "unknown option '--bogus' \(valid options: --help, --version\)" -- --bogus
 expect_usage "unknown option" "^atlas: error: extract: unknown option '--frobnicate' \(valid options: .*--model.*--text" -- \
   extract --frobnicate --model m --text hi -o x.npz
@@ -33,7 +33,7 @@ expect_usage "unknown sub-subcommand" "unknown command 'process frob' \(choose f
 expect_usage "models info without a model" "models info: model is required" -- models info
 expect_usage "bad number" "visualize: .*--dpi = lots" -- visualize heatmap a.npz -o x.png --dpi lots
 
-for args in "" "extract" "tokenize" "visualize" "process" "models" "models info" "models list"; do
+for args in "" "extract" "tokenize" "visualize" "process" "models" "models info" "models list" "serve"; do
   # shellcheck disable=SC2086
   if out=$("$ATLAS" $args --help 2>&1) && printf '%s' "$out" | grep -q -i "usage"; then
     pass "atlas $args --help exits 0"
@@ -43,6 +43,6 @@ for args in "" "extract" "tokenize" "visualize" "process" "models" "models info"
 done
 # The list above must cover every registered subcommand.
 subs=$("$ATLAS" --help | sed -n '/^Subcommands:/,$p' | awk 'NR > 1 && NF { print $1 }' | sort | paste -sd ' ')
-if [ "$subs" = "extract models process tokenize visualize" ]; then pass "--help lists exactly the tested subcommands"; else fail "subcommands in --help: '$subs'"; fi
+if [ "$subs" = "extract models process serve tokenize visualize" ]; then pass "--help lists exactly the tested subcommands"; else fail "subcommands in --help: '$subs'"; fi
 "$ATLAS" --version >/dev/null && pass "--version exits 0" || fail "--version"
 finish

@@ -23,5 +23,6 @@ int fuzz_tokenizer_json(const uint8_t* data, size_t size);   // tokenizer.json i
 int fuzz_style(const uint8_t* data, size_t size);            // YAML figure styles
 int fuzz_corpus(const uint8_t* data, size_t size);           // corpus::DocumentReader (JSONL/CSV/TSV/text)
 int fuzz_expr(const uint8_t* data, size_t size);             // --fail-if expressions (core/expr.hpp)
+int fuzz_serve(const uint8_t* data, size_t size);            // atlas serve request handlers (serve::App)
 
 }  // namespace atlas::fuzz

@@ -35,6 +35,7 @@ constexpr Target kTargets[] = {
     {"style", fuzz_style},
     {"corpus", fuzz_corpus},
     {"expr", fuzz_expr},
+    {"serve", fuzz_serve},
 };
 
 std::string slurp(const fs::path& p) {

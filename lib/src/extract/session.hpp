@@ -69,6 +69,9 @@ class Session {
   double seconds_load() const { return seconds_load_; }
   int threads() const { return threads_; }
   const RunOptions& options() const { return options_; }
+  /// Serve: compute logits from now on (for next-token probabilities), and readable id labels.
+  void set_logits(bool on) { options_.logits = on; }
+  std::string label(int64_t id) const { return label_of(id); }
 
   /// Tokenizes and validates (InputError: empty, invalid UTF-8, no tokens, an id outside the
   /// vocabulary, too long for the model).

@@ -12,6 +12,7 @@ atlas::extract::Backend make_backend() {
   b.size = sizeof(atlas::extract::Backend);
   b.run_extract = &atlas::extract::run_extract;
   b.run_corpus = &atlas::extract::run_corpus;
+  b.open_model = &atlas::extract::open_serve_model;
   return b;
 }
 

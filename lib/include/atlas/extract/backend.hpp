@@ -5,8 +5,10 @@
 /// `tokenize` and `visualize` start without loading its ~290 shared libraries.
 /// Torch-free header. Exceptions thrown inside the module (InputError ...) reach the caller unchanged.
 #include <cstddef>
+#include <memory>
 
 #include "atlas/extract/extract.hpp"
+#include "atlas/extract/serve_model.hpp"
 
 namespace atlas::extract {
 
@@ -22,6 +24,7 @@ struct Backend {
   // One entry per model-running job; adding one = a line here + a line in torch_module.cpp.
   ExtractSummary (*run_extract)(const ExtractOptions&) = nullptr;
   CorpusSummary (*run_corpus)(const CorpusOptions&) = nullptr;
+  std::shared_ptr<ServeModel> (*open_model)(const RunOptions&) = nullptr;   // atlas serve
 };
 
 /// The backend of libatlas_torch.so, loaded on the first call. Looks, in order, at
