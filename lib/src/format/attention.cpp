@@ -254,6 +254,11 @@ AttentionData read_document(const io::NpzReader& npz, const std::string& prefix,
                 "'{}': '{}offsets' must be [Q, 2] = [{}, 2], has {} values", file, tp, d.q, off.size());
     for (int64_t i = 0; i < d.q; ++i) d.offsets.push_back({off[2 * i], off[2 * i + 1]});
   }
+  if (!decoder_side && has("token_type_ids")) {
+    d.token_type_ids = get("token_type_ids").to_int64();
+    ATLAS_CHECK(static_cast<int64_t>(d.token_type_ids.size()) == d.q, FormatError,
+                "'{}': 'token_type_ids' has {} entries, expected Q = {}", file, d.token_type_ids.size(), d.q);
+  }
 
   if (has("meta")) {
     nlohmann::json j = atlas::parse_json(get("meta").to_string(), "'" + file + "' member 'meta'", false);
@@ -264,6 +269,7 @@ AttentionData read_document(const io::NpzReader& npz, const std::string& prefix,
     d.checkpoint_sha256 = m.model.checkpoint_sha256;
     d.command_line = m.command_line;
     d.text = m.input.text.value_or("");
+    d.text_pair = m.input.text_pair.value_or("");
     d.created = m.created;
     d.version = m.version;
     std::string p = d.model_path;

@@ -74,6 +74,7 @@ json AttentionMeta::to_json() const {
   j["device"] = device;
   j["threads"] = threads;
   if (topk) j["topk"] = *topk;
+  if (!process.empty()) j["process"] = process;
   return j;
 }
 
@@ -211,9 +212,14 @@ AttentionMeta AttentionMeta::from_json(const json& j, const std::string& where) 
   r.str("device", m.device);
   r.integer("threads", m.threads);
   r.opt_int("topk", m.topk);
+  if (const json* steps = r.find("process")) {
+    ATLAS_CHECK(steps->is_array(), FormatError, "{}: meta key 'process' must be a list, got {}", where,
+                steps->type_name());
+    m.process = *steps;
+  }
   static const char* known[] = {"format", "format_version", "tool", "version", "git_revision", "command_line",
                                 "created", "model", "adapters", "tokenizer", "input", "dtype", "compute_dtype", "device",
-                                "threads", "topk"};
+                                "threads", "topk", "process"};
   for (auto it = j.begin(); it != j.end(); ++it) {
     bool is_known = false;
     for (const char* k : known) is_known = is_known || it.key() == k;

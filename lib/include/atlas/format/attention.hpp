@@ -108,6 +108,7 @@ struct AttentionData {
   std::vector<std::string> token_labels;    ///< readable labels (falls back to tokens)
   std::vector<std::array<int64_t, 2>> offsets;  ///< [start, end) in code points; empty if absent
   std::vector<uint8_t> special;             ///< 1 for template tokens; all 0 if absent
+  std::vector<int64_t> token_type_ids;      ///< segment of each query token; empty unless a sentence pair
   /// Tokens of the key axis: the query tokens for self-attention; for `cross_attention` the
   /// encoder's tokens (the query axis, `tokens` above, then holds the decoder's).
   std::vector<std::string> key_tokens, key_token_labels;
@@ -118,6 +119,7 @@ struct AttentionData {
   // From `meta` (empty when absent), for figure captions.
   std::string model_name;        ///< last component of meta.model.path, else model_type
   std::string model_path, checkpoint_sha256, command_line, text, created, version;
+  std::string text_pair;         ///< meta.input.text_pair: what second-segment offsets index
   std::optional<bool> causal;    ///< meta.model.causal
 
   /// Matrix of stored layer `li`, stored head `hi` (indices into layers/heads), row-major [Q, K].

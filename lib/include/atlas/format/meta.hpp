@@ -65,6 +65,9 @@ struct AttentionMeta {
   std::string device = "cpu";
   int threads = 0;
   std::optional<int64_t> topk;              ///< attention stored sparse: the k largest per query row
+  /// `atlas process` steps that made this file, oldest first, each {"op": ..., parameters}; a step
+  /// appends, never replaces (docs/formats/attention-npz.md). Written when non-empty.
+  nlohmann::json process = nlohmann::json::array();
   nlohmann::json extra = nlohmann::json::object();   ///< every other key, kept as read
 
   nlohmann::json to_json() const;
