@@ -5,7 +5,10 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <map>
+#include <optional>
 
+#include "atlas/analyze/cases.hpp"
 #include "atlas/analyze/cluster.hpp"
 #include "atlas/analyze/detect.hpp"
 #include "atlas/analyze/documents.hpp"
@@ -302,6 +305,344 @@ Examples:
   }};
 }
 
+// Splits "a,b, c" into names.
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    std::string name = text.substr(start, comma - start);
+    name.erase(0, name.find_first_not_of(' '));
+    name.erase(name.find_last_not_of(' ') + 1);
+    if (!name.empty()) out.push_back(name);
+    start = comma + 1;
+  }
+  return out;
+}
+
+void print_top(const nlohmann::json& top, const std::vector<std::string>& keys) {
+  for (const auto& h : top) {
+    std::string line = fmt::format("  layer {} head {}", h["layer"].get<int64_t>(), h["head"].get<int64_t>());
+    for (const auto& k : keys)
+      if (h.contains(k)) line += fmt::format("  {} {}", k, num(h[k]));
+    fmt::print("{}\n", line);
+  }
+}
+
+// ---- coref ------------------------------------------------------------------------------------
+
+Command add_coref(CLI::App* parent) {
+  auto* cmd = parent->add_subcommand("coref", "Pronoun resolution: attention from a pronoun to candidate antecedents per head; WinoBias accuracy per head");
+  cmd->footer(R"(
+Examples:
+  atlas analyze coref lily.npz --pronoun she --candidates Mom,Lucy --gold Lucy
+  atlas analyze coref --model M --text "Mom told Lucy that she could have a cookie." --pronoun she --candidates Mom,Lucy
+  atlas analyze coref --model M --winobias ../shared/data/bias/winobias/pro_stereotyped_type1.txt.dev --json
+Words: subword tokens joined (atlas/process/words.hpp); 'she#2' is the second 'she'.)");
+  auto input = std::make_shared<std::string>();
+  auto text = std::make_shared<std::string>();
+  auto pronoun = std::make_shared<std::string>();
+  auto candidates = std::make_shared<std::string>();
+  auto gold = std::make_shared<std::string>();
+  auto winobias = std::make_shared<std::vector<std::string>>();
+  auto limit = std::make_shared<int64_t>(0);
+  auto top = std::make_shared<size_t>(10);
+  auto model = std::make_shared<ModelFlags>();
+  cmd->add_option("input", *input, "Attention NPZ or STORE:DOC (or --model with --text / --winobias)");
+  add_model_flags(cmd, *model, false);
+  cmd->add_option("--text,-t", *text, "With --model: the text");
+  cmd->add_option("--pronoun", *pronoun, "The pronoun word (she, she#2)");
+  cmd->add_option("--candidates", *candidates, "Candidate antecedent words, comma-separated");
+  cmd->add_option("--gold", *gold, "The correct antecedent (one of the candidates): heads ranked by its margin");
+  cmd->add_option("--winobias", *winobias, "With --model: WinoBias file(s) ([antecedent] ... [pronoun]); a folder: every *.dev and *.test in it");
+  cmd->add_option("--limit", *limit, "WinoBias: the first N sentences of each file");
+  cmd->add_option("--top", *top, "Heads listed")->capture_default_str();
+  auto flags = add_report_flags(cmd, false, "Also write the report as JSON to this file");
+  return {cmd, [=] {
+    nlohmann::json report = provenance("analyze coref");
+    if (!winobias->empty()) {
+      ATLAS_CHECK(!model->model.empty(), InputError, "analyze coref --winobias needs --model M");
+      std::vector<std::filesystem::path> files;
+      for (const auto& w : *winobias) {
+        if (std::filesystem::is_directory(w)) {
+          std::vector<std::filesystem::path> found;
+          for (const auto& e : std::filesystem::directory_iterator(w)) {
+            const std::string ext = e.path().extension().string();
+            if (ext == ".dev" || ext == ".test") found.push_back(e.path());
+          }
+          std::sort(found.begin(), found.end());
+          ATLAS_CHECK(!found.empty(), InputError, "--winobias '{}': no *.dev or *.test files in the folder", w);
+          files.insert(files.end(), found.begin(), found.end());
+        } else {
+          files.emplace_back(w);
+        }
+      }
+      std::vector<analyze::SkippedDocument> rejected;
+      std::vector<analyze::CorefExample> examples;
+      for (const auto& f : files) {
+        auto ex = analyze::read_winobias(f, &rejected);
+        if (*limit > 0 && int64_t(ex.size()) > *limit) ex.resize(size_t(*limit));
+        examples.insert(examples.end(), ex.begin(), ex.end());
+      }
+      ATLAS_CHECK(!examples.empty(), InputError, "--winobias: no usable sentence ({} rejected{}{})", rejected.size(),
+                  rejected.empty() ? "" : ", first: ", rejected.empty() ? "" : rejected.front().error);
+      std::map<std::string, size_t> by_id;
+      std::vector<analyze::ModelInput> inputs;
+      for (size_t i = 0; i < examples.size(); ++i) {
+        by_id[examples[i].id] = i;
+        inputs.push_back({examples[i].id, examples[i].text, std::nullopt});
+      }
+      extract::RunOptions run;
+      fill_run(run, *model);
+      analyze::CorefScores scores;
+      analyze::SourceSummary summary = analyze::run_model_batch(run, inputs, [&](const format::AttentionData& doc, const std::string& id) {
+        scores.add(doc, examples.at(by_id.at(id)));
+      });
+      analyze::require_documents(summary);
+      for (const auto& r : rejected) summary.skipped.push_back(r);
+      summary.source = fmt::format("{} WinoBias file(s)", files.size());
+      report["model"] = summary.model.value("name", "");
+      report["model_info"] = summary.model;
+      report.update(summary.to_json());
+      nlohmann::json fl = nlohmann::json::array();
+      for (const auto& f : files) fl.push_back(f.string());
+      report["winobias"] = fl;
+      report.update(scores.to_json(*top));
+    } else {
+      ATLAS_CHECK(!pronoun->empty() && !candidates->empty(), InputError,
+                  "analyze coref: give --pronoun WORD and --candidates A,B (or --winobias FILE)");
+      format::AttentionData doc;
+      if (!model->model.empty()) {
+        ATLAS_CHECK(!text->empty() && input->empty(), InputError, "analyze coref --model: give --text STR (not an input file)");
+        extract::ExtractOptions o;
+        fill_run(o, *model);
+        o.text = *text;
+        doc = analyze::run_model(o);
+      } else {
+        ATLAS_CHECK(!input->empty(), InputError, "analyze coref: give an attention file, or --model M --text STR");
+        doc = format::load_attention(*input);
+      }
+      report["model"] = doc.model_name;
+      report["model_info"] = analyze::model_json(doc);
+      report["source"] = input->empty() ? "--text" : *input;
+      report["text"] = doc.text;
+      report.update(analyze::coref_document(doc, *pronoun, split_list(*candidates), *gold));
+    }
+    if (!flags->output.empty()) write_text(flags->output, report.dump(2) + "\n");
+    if (flags->json) {
+      fmt::print("{}\n", report.dump(2));
+    } else if (report.contains("examples")) {
+      fmt::print("model      {}\n", report["model"].get<std::string>());
+      fmt::print("sentences  {} scored, {} skipped; chance {}, nearest-candidate baseline {}\n",
+                 report["examples"].get<int64_t>(), report["skipped_count"].get<int64_t>(), num(report["chance"]),
+                 num(report["nearest_baseline"]));
+      fmt::print("heads whose most attended candidate is the gold antecedent most often:\n");
+      print_top(report["top"], {"accuracy", "accuracy_pro", "accuracy_anti", "gold_attention", "other_attention"});
+    } else {
+      fmt::print("pronoun    '{}' -> {}\n", report["pronoun"].get<std::string>(), *candidates);
+      if (report.contains("gold"))
+        fmt::print("gold       {}: chosen by {} of {} heads\n", report["gold"].get<std::string>(),
+                   report["heads_choosing_gold"].get<int64_t>(), report["heads"].size());
+      for (const auto& h : report["top"]) {
+        std::string att;
+        for (auto it = h["attention"].begin(); it != h["attention"].end(); ++it)
+          att += fmt::format("  {} {:.3f}", it.key(), it.value().get<double>());
+        fmt::print("  layer {} head {}{}  -> {}\n", h["layer"].get<int64_t>(), h["head"].get<int64_t>(), att,
+                   h["most_attended"].get<std::string>());
+      }
+    }
+    return apply_gates(*cmd, *flags->fail_if, report);
+  }};
+}
+
+// ---- long -------------------------------------------------------------------------------------
+
+Command add_long(CLI::App* parent) {
+  auto* cmd = parent->add_subcommand("long", "Long texts: attention mass by token distance per layer (log2 bins), proximal preference");
+  cmd->footer(R"(
+Examples:
+  atlas analyze long store/                                     # every document of a store, streamed
+  atlas analyze long --model M --input books.txt --window 512   # run long texts directly, in windows
+  atlas analyze long doc.npz --local 16 --json)");
+  auto input = std::make_shared<std::string>();
+  auto corpus = std::make_shared<std::string>();
+  auto input_format = std::make_shared<std::string>("auto");
+  auto text_field = std::make_shared<std::string>("text");
+  auto limit = std::make_shared<int64_t>(0);
+  auto window = std::make_shared<int64_t>(0);
+  auto local = std::make_shared<int64_t>(8);
+  auto model = std::make_shared<ModelFlags>();
+  cmd->add_option("input", *input, "Attention NPZ, store folder, or STORE:DOC");
+  add_model_flags(cmd, *model, false);
+  cmd->add_option("--input,-i", *corpus, "With --model: a corpus file run directly");
+  cmd->add_option("--input-format", *input_format, "auto, text, jsonl, csv, tsv")->capture_default_str();
+  cmd->add_option("--text-field", *text_field, "JSONL text field")->capture_default_str();
+  cmd->add_option("--limit", *limit, "The first N records only");
+  cmd->add_option("--window", *window, "Split longer documents into windows of N tokens");
+  cmd->add_option("--local", *local, "Distance up to which a key counts as proximal")->capture_default_str();
+  auto flags = add_report_flags(cmd, false, "Also write the report as JSON to this file");
+  return {cmd, [=] {
+    analyze::DocumentSource src;
+    if (!model->model.empty()) {
+      ATLAS_CHECK(!corpus->empty() && input->empty(), InputError, "analyze long --model: give --input FILE (not an attention file)");
+      extract::CorpusOptions o;
+      fill_run(o, *model);
+      o.input.path = *corpus;
+      o.input.format = corpus::parse_input_format(*input_format);
+      o.input.text_field = *text_field;
+      o.max_documents = *limit;
+      o.window = *window;
+      o.dtype = "float16";
+      src.corpus = o;
+    } else {
+      ATLAS_CHECK(!input->empty(), InputError, "analyze long: give an attention file or store, or --model M --input FILE");
+      src.spec = *input;
+    }
+    analyze::DistanceProfile profile(*local);
+    const analyze::SourceSummary summary = analyze::for_each_document(src, [&](const format::AttentionData& doc, const std::string&) {
+      profile.add(doc);
+    });
+    analyze::require_documents(summary);
+    nlohmann::json report = provenance("analyze long");
+    report["model"] = summary.model.value("name", "");
+    report["model_info"] = summary.model;
+    report.update(summary.to_json());
+    report.update(profile.to_json());
+    if (!flags->output.empty()) write_text(flags->output, report.dump(2) + "\n");
+    if (flags->json) {
+      fmt::print("{}\n", report.dump(2));
+    } else {
+      fmt::print("model      {}\n", report["model"].get<std::string>());
+      fmt::print("documents  {} ({} tokens, longest distance {}), {} skipped\n", report["documents"].get<int64_t>(),
+                 report["tokens"].get<int64_t>(), report["max_distance"].get<int64_t>(), report["skipped_count"].get<int64_t>());
+      for (const auto& s : report["skipped"]) fmt::print("  skipped  {}: {}\n", s["id"].get<std::string>(), s["error"].get<std::string>());
+      std::string hdr = fmt::format("{:>5} {:>9} {:>7}", "layer", "proximal", "local");
+      for (const auto& b : report["layers"][0]["bins"])
+        hdr += fmt::format(" {:>7}", b["from"] == b["to"] ? fmt::format("d={}", b["from"].get<int64_t>())
+                                                           : fmt::format("{}-{}", b["from"].get<int64_t>(), b["to"].get<int64_t>()));
+      fmt::print("{}   (mass per bin; proximal = local mass / uniform's, d <= {})\n", hdr, *local);
+      for (const auto& l : report["layers"]) {
+        std::string line = fmt::format("{:>5} {:>9} {:>7}", l["layer"].get<int64_t>(), num(l["proximal_preference"], 2),
+                                       num(l["local_mass"]));
+        for (const auto& b : l["bins"]) line += fmt::format(" {:>7}", num(b["mass"]));
+        fmt::print("{}\n", line);
+      }
+    }
+    return apply_gates(*cmd, *flags->fail_if, report);
+  }};
+}
+
+// ---- multilingual -----------------------------------------------------------------------------
+
+Command add_multilingual(CLI::App* parent) {
+  auto* cmd = parent->add_subcommand("multilingual", "Parallel sentences: head statistics per language, cross-language alignment of words to their counterparts");
+  cmd->footer(R"(
+Examples:
+  atlas analyze multilingual --model M --input parallel.tsv            # header: en<TAB>de
+  atlas analyze multilingual --model M --input p.tsv --languages en,fr --dictionary en-fr.tsv --json
+Alignment: each pair is encoded as "A B"; a word of B attends to its counterpart in A (the same
+string, else a dictionary translation, else the word at the same relative position).)");
+  auto input = std::make_shared<std::string>();
+  auto languages = std::make_shared<std::string>();
+  auto dictionary = std::make_shared<std::string>();
+  auto limit = std::make_shared<int64_t>(0);
+  auto top = std::make_shared<size_t>(10);
+  auto model = std::make_shared<ModelFlags>();
+  add_model_flags(cmd, *model, true);
+  cmd->add_option("--input,-i", *input, "Tab-separated parallel sentences (first line: language codes)")->required();
+  cmd->add_option("--languages", *languages, "Language codes of the columns when the file has no header");
+  cmd->add_option("--dictionary", *dictionary, "Word pairs 'source<TAB>target' for the counterpart heuristic");
+  cmd->add_option("--limit", *limit, "The first N rows only");
+  cmd->add_option("--top", *top, "Heads listed")->capture_default_str();
+  auto flags = add_report_flags(cmd, false, "Also write the report as JSON to this file");
+  return {cmd, [=] {
+    analyze::ParallelSet set = analyze::read_parallel(*input, split_list(*languages));
+    if (*limit > 0 && int64_t(set.rows.size()) > *limit) set.rows.resize(size_t(*limit));
+    const analyze::Dictionary dict = dictionary->empty() ? analyze::Dictionary{} : analyze::read_dictionary(*dictionary);
+    extract::RunOptions run;
+    fill_run(run, *model);
+    // One batch: every sentence alone (per-language statistics) and each row's first column paired
+    // with every other ("A B", alignment).
+    std::vector<analyze::ModelInput> inputs;
+    std::map<std::string, std::pair<size_t, int64_t>> pair_of;   // id -> (target language, split)
+    for (size_t r = 0; r < set.rows.size(); ++r) {
+      for (size_t c = 0; c < set.languages.size(); ++c)
+        inputs.push_back({fmt::format("{}:{}", set.languages[c], r + 1), set.rows[r][c], std::nullopt});
+      int64_t split = 0;
+      for (unsigned char ch : set.rows[r][0]) split += (ch & 0xC0) != 0x80;
+      for (size_t c = 1; c < set.languages.size(); ++c) {
+        const std::string id = fmt::format("{}-{}:{}", set.languages[0], set.languages[c], r + 1);
+        inputs.push_back({id, set.rows[r][0] + " " + set.rows[r][c], std::nullopt});
+        pair_of[id] = {c, split + 1};
+      }
+    }
+    std::map<std::string, analyze::HeadStats> stats;
+    std::map<std::string, std::optional<analyze::Lexicon>> lexicons;
+    for (const auto& l : set.languages) {
+      try {
+        lexicons[l] = analyze::load_lexicon(l);
+      } catch (const InputError&) {
+        lexicons[l] = std::nullopt;   // no lexicon: function / content mass stay 0 for it
+      }
+    }
+    std::vector<analyze::AlignmentScores> align(set.languages.size());
+    const analyze::Lexicon empty_lexicon{"none", {}, {}};
+    const analyze::SourceSummary summary = analyze::run_model_batch(run, inputs, [&](const format::AttentionData& doc, const std::string& id) {
+      const auto p = pair_of.find(id);
+      if (p != pair_of.end()) {
+        align[p->second.first].add(doc, p->second.second, dict);
+        return;
+      }
+      const std::string lang = id.substr(0, id.rfind(':'));
+      const auto& lex = lexicons[lang];
+      stats[lang].add(doc, analyze::classify_tokens(doc, lex ? *lex : empty_lexicon));
+    });
+    analyze::require_documents(summary);
+    nlohmann::json report = provenance("analyze multilingual");
+    report["model"] = summary.model.value("name", "");
+    report["model_info"] = summary.model;
+    report.update(summary.to_json());
+    report["languages"] = set.languages;
+    report["rows"] = set.rows.size();
+    nlohmann::json per = nlohmann::json::object();
+    for (auto& [lang, s] : stats) {
+      nlohmann::json j = s.to_json();
+      j.erase("sentence_matrix");
+      j["lexicon"] = lexicons[lang] ? lexicons[lang]->path.string() : "";
+      per[lang] = j;
+    }
+    report["per_language"] = per;
+    nlohmann::json al = nlohmann::json::object();
+    for (size_t c = 1; c < set.languages.size(); ++c)
+      al[set.languages[0] + "-" + set.languages[c]] = align[c].to_json(*top);
+    report["alignment"] = al;
+    if (!flags->output.empty()) write_text(flags->output, report.dump(2) + "\n");
+    if (flags->json) {
+      fmt::print("{}\n", report.dump(2));
+    } else {
+      fmt::print("model      {}\n", report["model"].get<std::string>());
+      fmt::print("rows       {} ({}), {} documents, {} skipped\n", set.rows.size(), fmt::join(set.languages, ", "),
+                 report["documents"].get<int64_t>(), report["skipped_count"].get<int64_t>());
+      for (auto it = per.begin(); it != per.end(); ++it) {
+        double ent = 0, sink = 0;
+        const auto& hs = it.value()["heads"];
+        for (const auto& h : hs) {
+          ent += h["entropy"].is_number() ? h["entropy"].get<double>() : 0;
+          sink += h["sink_mass"].is_number() ? h["sink_mass"].get<double>() : 0;
+        }
+        fmt::print("{:<10} mean entropy {:.3f}, mean sink mass {:.3f} over {} heads\n", it.key(), ent / double(hs.size()),
+                   sink / double(hs.size()), hs.size());
+      }
+      for (auto it = al.begin(); it != al.end(); ++it) {
+        fmt::print("alignment {} (counterparts: {}): top heads\n", it.key(), it.value()["counterparts"].dump());
+        print_top(it.value()["top"], {"alignment", "accuracy", "baseline"});
+      }
+    }
+    return apply_gates(*cmd, *flags->fail_if, report);
+  }};
+}
+
 }  // namespace
 
 Command add_analyze(CLI::App& app) {
@@ -315,6 +656,9 @@ docs/metrics.md, Gating). Definitions of every metric: docs/metrics.md.)");
       add_heads(sub),
       add_detect(sub),
       add_cluster(sub),
+      add_coref(sub),
+      add_long(sub),
+      add_multilingual(sub),
   };
   return {sub, [subs]() -> int {
             for (const auto& c : subs)

@@ -210,56 +210,56 @@ Projection pca2(const std::vector<std::vector<double>>& points) {
   std::vector<double> mean(dim, 0.0);
   for (const auto& x : points)
     for (size_t d = 0; d < dim; ++d) mean[d] += x[d] / double(n);
-  std::vector<std::vector<double>> cov(dim, std::vector<double>(dim, 0.0));
+  std::vector<double> cov(dim * dim, 0.0);   // flat [dim][dim]
   for (const auto& x : points)
     for (size_t a = 0; a < dim; ++a)
-      for (size_t b = 0; b < dim; ++b) cov[a][b] += (x[a] - mean[a]) * (x[b] - mean[b]) / std::max<double>(1, double(n) - 1);
+      for (size_t b = 0; b < dim; ++b) cov[a * dim + b] += (x[a] - mean[a]) * (x[b] - mean[b]) / std::max<double>(1, double(n) - 1);
   // Cyclic Jacobi: rotate away the off-diagonal entries; V collects the eigenvectors (columns).
-  std::vector<std::vector<double>> V(dim, std::vector<double>(dim, 0.0));
-  for (size_t i = 0; i < dim; ++i) V[i][i] = 1;
+  std::vector<double> V(dim * dim, 0.0);
+  for (size_t i = 0; i < dim; ++i) V[i * dim + i] = 1;
   for (int sweep = 0; sweep < 100; ++sweep) {
     double off = 0;
     for (size_t a = 0; a < dim; ++a)
-      for (size_t b = a + 1; b < dim; ++b) off += cov[a][b] * cov[a][b];
+      for (size_t b = a + 1; b < dim; ++b) off += cov[a * dim + b] * cov[a * dim + b];
     if (off < 1e-22) break;
     for (size_t pi = 0; pi < dim; ++pi)
       for (size_t q = pi + 1; q < dim; ++q) {
-        if (std::fabs(cov[pi][q]) < 1e-300) continue;
-        const double theta = (cov[q][q] - cov[pi][pi]) / (2 * cov[pi][q]);
+        if (std::fabs(cov[pi * dim + q]) < 1e-300) continue;
+        const double theta = (cov[q * dim + q] - cov[pi * dim + pi]) / (2 * cov[pi * dim + q]);
         const double t = (theta >= 0 ? 1 : -1) / (std::fabs(theta) + std::sqrt(theta * theta + 1));
         const double c = 1 / std::sqrt(t * t + 1), s = t * c;
         for (size_t r = 0; r < dim; ++r) {
-          const double arp = cov[r][pi], arq = cov[r][q];
-          cov[r][pi] = c * arp - s * arq;
-          cov[r][q] = s * arp + c * arq;
+          const double arp = cov[r * dim + pi], arq = cov[r * dim + q];
+          cov[r * dim + pi] = c * arp - s * arq;
+          cov[r * dim + q] = s * arp + c * arq;
         }
         for (size_t r = 0; r < dim; ++r) {
-          const double apr = cov[pi][r], aqr = cov[q][r];
-          cov[pi][r] = c * apr - s * aqr;
-          cov[q][r] = s * apr + c * aqr;
+          const double apr = cov[pi * dim + r], aqr = cov[q * dim + r];
+          cov[pi * dim + r] = c * apr - s * aqr;
+          cov[q * dim + r] = s * apr + c * aqr;
         }
         for (size_t r = 0; r < dim; ++r) {
-          const double vrp = V[r][pi], vrq = V[r][q];
-          V[r][pi] = c * vrp - s * vrq;
-          V[r][q] = s * vrp + c * vrq;
+          const double vrp = V[r * dim + pi], vrq = V[r * dim + q];
+          V[r * dim + pi] = c * vrp - s * vrq;
+          V[r * dim + q] = s * vrp + c * vrq;
         }
       }
   }
   std::vector<size_t> order(dim);
   std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return cov[a][a] > cov[b][b]; });
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return cov[a * dim + a] > cov[b * dim + b]; });
   double trace = 0;
-  for (size_t d = 0; d < dim; ++d) trace += std::max(0.0, cov[d][d]);
+  for (size_t d = 0; d < dim; ++d) trace += std::max(0.0, cov[d * dim + d]);
   p.loadings.assign(dim, {0, 0});
   for (int c = 0; c < 2 && size_t(c) < dim; ++c) {
     const size_t e = order[size_t(c)];
-    p.explained[size_t(c)] = trace > 0 ? std::max(0.0, cov[e][e]) / trace : 0;
+    p.explained[size_t(c)] = trace > 0 ? std::max(0.0, cov[e * dim + e]) / trace : 0;
     // Sign convention: the largest loading positive, so reruns give the same picture.
     size_t big = 0;
     for (size_t d = 0; d < dim; ++d)
-      if (std::fabs(V[d][e]) > std::fabs(V[big][e])) big = d;
-    const double sign = V[big][e] < 0 ? -1 : 1;
-    for (size_t d = 0; d < dim; ++d) p.loadings[d][size_t(c)] = sign * V[d][e];
+      if (std::fabs(V[d * dim + e]) > std::fabs(V[big * dim + e])) big = d;
+    const double sign = V[big * dim + e] < 0 ? -1 : 1;
+    for (size_t d = 0; d < dim; ++d) p.loadings[d][size_t(c)] = sign * V[d * dim + e];
   }
   for (const auto& x : points) {
     std::array<double, 2> xy{0, 0};

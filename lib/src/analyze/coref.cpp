@@ -101,7 +101,9 @@ std::vector<CorefExample> read_winobias(const fs::path& file, std::vector<Skippe
         ex.text += c;
       }
     }
-    if (brackets.size() != 2) {
+    // The first bracket is the antecedent, the next the pronoun; later ones repeat the pronoun
+    // ("[he] needed to cut [his] hair") and are not needed.
+    if (brackets.size() < 2) {
       reject(fmt::format("expected two [bracketed] spans (antecedent, pronoun), found {}", brackets.size()));
       continue;
     }
@@ -110,7 +112,8 @@ std::vector<CorefExample> read_winobias(const fs::path& file, std::vector<Skippe
     const std::string low = lower(ex.text);
     std::vector<std::pair<size_t, size_t>> found;   // byte spans of the head words
     auto add_found = [&](size_t b, size_t e) {
-      if (b >= bracket_bytes[1].first && e <= bracket_bytes[1].second) return;   // the pronoun itself
+      for (size_t k = 1; k < bracket_bytes.size(); ++k)
+        if (b >= bracket_bytes[k].first && e <= bracket_bytes[k].second) return;   // a pronoun
       for (const auto& f : found)
         if (f.first == b) return;
       found.emplace_back(b, e);
@@ -171,6 +174,12 @@ void CorefScores::add(const format::AttentionData& doc, const CorefExample& ex) 
   }
   ++examples_;
   chance_ += 1.0 / double(cw.size());
+  // The baseline that needs no attention: the candidate nearest before the pronoun.
+  int nearest = -1;
+  for (size_t c = 0; c < ex.candidates.size(); ++c)
+    if (ex.candidates[c][0] < ex.pronoun[0] && (nearest < 0 || ex.candidates[c][0] > ex.candidates[size_t(nearest)][0]))
+      nearest = int(c);
+  nearest_correct_ += nearest == ex.gold;
   for (int64_t li = 0; li < doc.num_layers; ++li)
     for (int64_t hi = 0; hi < doc.num_heads; ++hi) {
       const float* m = doc.matrix(li, hi);
@@ -215,6 +224,7 @@ nlohmann::json CorefScores::to_json(size_t top) const {
   for (size_t i = 0; i < rank.size() && i < top; ++i) best.push_back(heads[rank[i].second]);
   return {{"examples", examples_},
           {"chance", number_or_null(examples_ ? chance_ / double(examples_) : NAN)},
+          {"nearest_baseline", number_or_null(examples_ ? double(nearest_correct_) / double(examples_) : NAN)},
           {"best_accuracy", best.empty() ? nlohmann::json(nullptr) : best[0]["accuracy"]},
           {"heads", heads},
           {"top", best}};

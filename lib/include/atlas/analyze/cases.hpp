@@ -52,7 +52,8 @@ class CorefScores {
   /// Adds one document; InputError when the pronoun or a candidate is not a word of it.
   void add(const format::AttentionData& doc, const CorefExample& example);
   /// {"examples", "heads": [{"layer", "head", "accuracy", "accuracy_pro", "accuracy_anti",
-  ///  "gold_attention", "other_attention"}], "top": [...the best 10 heads], "chance": ...}
+  ///  "gold_attention", "other_attention"}], "top": [...the best 10 heads], "chance": ...,
+  ///  "nearest_baseline": the accuracy of always choosing the candidate nearest before the pronoun}
   nlohmann::json to_json(size_t top = 10) const;
 
  private:
@@ -64,6 +65,7 @@ class CorefScores {
   std::vector<int64_t> layers_, heads_;
   std::vector<Acc> acc_;
   int64_t examples_ = 0;
+  int64_t nearest_correct_ = 0;   // the gold is the candidate nearest before the pronoun
   double chance_ = 0;   // sum of 1 / #candidates
 };
 
