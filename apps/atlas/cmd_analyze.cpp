@@ -12,6 +12,7 @@
 #include "atlas/analyze/cluster.hpp"
 #include "atlas/analyze/detect.hpp"
 #include "atlas/analyze/documents.hpp"
+#include "atlas/analyze/figures.hpp"
 #include "atlas/analyze/heads.hpp"
 #include "atlas/core/error.hpp"
 #include "atlas/core/fs.hpp"
@@ -29,8 +30,35 @@ struct ReportFlags {
   bool json = false;
   bool csv = false;
   std::string output;
+  std::string figure, figure_metric, style = "paper";
+  int dpi = 300;
   std::shared_ptr<std::vector<std::string>> fail_if;
+  analyze::FigureOptions figure_options() const { return {style, dpi, command_line()}; }
 };
+
+// --figure FILE (+ --metric for per-head maps), --style, --dpi.
+void add_figure_flags(CLI::App* cmd, ReportFlags& f, const std::string& what, const std::string& default_metric) {
+  cmd->add_option("--figure", f.figure, "Write a figure (.png .svg .pdf): " + what);
+  if (!default_metric.empty()) {
+    f.figure_metric = default_metric;
+    cmd->add_option("--metric", f.figure_metric, "The per-head value the figure shows")->capture_default_str();
+  }
+  cmd->add_option("--style", f.style, "Figure style (paper, slides, dark, or a .yaml)")->capture_default_str();
+  cmd->add_option("--dpi", f.dpi, "PNG resolution")->capture_default_str();
+}
+
+// A layer x head map of `metric` from the report's heads records.
+void head_map(const ReportFlags& f, const nlohmann::json& heads, const std::string& title, const std::string& subtitle) {
+  if (f.figure.empty()) return;
+  ATLAS_CHECK(!heads.empty() && heads[0].contains(f.figure_metric), InputError, "--metric '{}' is not a per-head field (have: {})",
+              f.figure_metric, heads.empty() ? std::string("none") : [&] {
+                std::string k;
+                for (auto it = heads[0].begin(); it != heads[0].end(); ++it)
+                  if (it.value().is_number() && it.key() != "layer" && it.key() != "head") k += (k.empty() ? "" : ", ") + it.key();
+                return k;
+              }());
+  analyze::write_head_map(f.figure, heads, f.figure_metric, title, subtitle, f.figure_metric, f.figure_options());
+}
 
 std::shared_ptr<ReportFlags> add_report_flags(CLI::App* cmd, bool csv, const std::string& output_help) {
   auto f = std::make_shared<ReportFlags>();
@@ -131,6 +159,7 @@ Definitions: docs/metrics.md.)");
   cmd->add_option("--lang", *lang, "Function-word lexicon: configs/lexicons/LANG.txt")->capture_default_str();
   cmd->add_option("--lexicon", *lexicon, "Function-word lexicon file (one word a line)");
   auto flags = add_report_flags(cmd, true, "Also write the metrics: .npz (docs/formats/head-metrics.md), .json or .csv");
+  add_figure_flags(cmd, *flags, "a layer x head map of --metric", "sink_mass");
   return {cmd, [=] {
     analyze::DocumentSource src;
     src.kind = *kind;
@@ -193,6 +222,8 @@ Definitions: docs/metrics.md.)");
         analyze::write_metrics_npz(out, stats, report);
       }
     }
+    head_map(*flags, report["heads"], fmt::format("{} \u00B7 {} per head", report["model"].get<std::string>(), flags->figure_metric),
+             fmt::format("{} documents, {} tokens (docs/metrics.md)", summary.documents, summary.tokens));
     if (flags->json) fmt::print("{}\n", report.dump(2));
     else if (flags->csv) fmt::print("{}", analyze::heads_csv(stats));
     else print_heads_table(report);
@@ -217,12 +248,15 @@ Examples:
   cmd->add_option("--sequences", opts->sequences, "Sequences averaged")->capture_default_str();
   cmd->add_option("--seed", opts->seed, "Random seed")->capture_default_str();
   auto flags = add_report_flags(cmd, false, "Also write the report as JSON to this file");
+  add_figure_flags(cmd, *flags, "a layer x head map of --metric", "induction");
   return {cmd, [=] {
     analyze::DetectOptions o = *opts;
     fill_run(o.run, *model);
     nlohmann::json report = provenance("analyze detect");
     report.update(analyze::run_detect(o));
     if (!flags->output.empty()) write_text(flags->output, report.dump(2) + "\n");
+    head_map(*flags, report["heads"], fmt::format("{} \u00B7 {} score per head", report["model"].get<std::string>(), flags->figure_metric),
+             fmt::format("{} sequences of 2 \u00D7 {} random tokens (seed {})", o.sequences, o.length, o.seed));
     if (flags->json) {
       fmt::print("{}\n", report.dump(2));
     } else {
@@ -359,6 +393,7 @@ Words: subword tokens joined (atlas/process/words.hpp); 'she#2' is the second 's
   cmd->add_option("--limit", *limit, "WinoBias: the first N sentences of each file");
   cmd->add_option("--top", *top, "Heads listed")->capture_default_str();
   auto flags = add_report_flags(cmd, false, "Also write the report as JSON to this file");
+  add_figure_flags(cmd, *flags, "a layer x head map of the WinoBias accuracy (or, for one text, of the gold's margin)", "");
   return {cmd, [=] {
     nlohmann::json report = provenance("analyze coref");
     if (!winobias->empty()) {
@@ -409,6 +444,11 @@ Words: subword tokens joined (atlas/process/words.hpp); 'she#2' is the second 's
       for (const auto& f : files) fl.push_back(f.string());
       report["winobias"] = fl;
       report.update(scores.to_json(*top));
+      ReportFlags f = *flags;
+      f.figure_metric = "accuracy";
+      head_map(f, report["heads"], fmt::format("{} \u00B7 WinoBias: most attended candidate = antecedent", report["model"].get<std::string>()),
+               fmt::format("accuracy per head over {} sentences (chance {:.2f}, nearest-candidate baseline {:.2f})",
+                           report["examples"].get<int64_t>(), report["chance"].get<double>(), report["nearest_baseline"].get<double>()));
     } else {
       ATLAS_CHECK(!pronoun->empty() && !candidates->empty(), InputError,
                   "analyze coref: give --pronoun WORD and --candidates A,B (or --winobias FILE)");
@@ -428,6 +468,17 @@ Words: subword tokens joined (atlas/process/words.hpp); 'she#2' is the second 's
       report["source"] = input->empty() ? "--text" : *input;
       report["text"] = doc.text;
       report.update(analyze::coref_document(doc, *pronoun, split_list(*candidates), *gold));
+      if (!flags->figure.empty()) {
+        ReportFlags f = *flags;
+        nlohmann::json heads = report["heads"];
+        const std::string shown = gold->empty() ? split_list(*candidates).front() : *gold;
+        for (auto& h : heads) h["value"] = gold->empty() ? h["attention"][shown] : h["gold_margin"];
+        f.figure_metric = "value";
+        analyze::write_head_map(f.figure, heads, "value",
+                                fmt::format("{} \u00B7 '{}' \u2192 {}", report["model"].get<std::string>(), *pronoun, shown),
+                                gold->empty() ? "word-level attention per head" : "attention to the gold minus the best other candidate",
+                                gold->empty() ? "attention" : "margin", f.figure_options());
+      }
     }
     if (!flags->output.empty()) write_text(flags->output, report.dump(2) + "\n");
     if (flags->json) {
@@ -482,6 +533,7 @@ Examples:
   cmd->add_option("--window", *window, "Split longer documents into windows of N tokens");
   cmd->add_option("--local", *local, "Distance up to which a key counts as proximal")->capture_default_str();
   auto flags = add_report_flags(cmd, false, "Also write the report as JSON to this file");
+  add_figure_flags(cmd, *flags, "mass by log2 distance per layer, relative to uniform", "");
   return {cmd, [=] {
     analyze::DocumentSource src;
     if (!model->model.empty()) {
@@ -510,6 +562,7 @@ Examples:
     report.update(summary.to_json());
     report.update(profile.to_json());
     if (!flags->output.empty()) write_text(flags->output, report.dump(2) + "\n");
+    if (!flags->figure.empty()) analyze::write_distance_figure(flags->figure, report, flags->figure_options());
     if (flags->json) {
       fmt::print("{}\n", report.dump(2));
     } else {

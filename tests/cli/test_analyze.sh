@@ -80,6 +80,11 @@ run csv analyze heads "$OUT/lily.npz" --csv
 if [ "$rc" -eq 0 ] && head -1 "$OUT/csv.out" | grep -q '^layer,head,entropy,' && [ "$(wc -l <"$OUT/csv.out")" -eq 41 ]; then
   pass "analyze heads --csv: header + 40 heads"; else fail "analyze heads --csv: $(head -2 "$OUT/csv.out")"; fi
 
+run fig analyze heads "$OUT/lily.npz" --figure "$OUT/sink.png" --metric sink_mass
+pycheck "heads --figure: a PNG" 'import sys; assert open(sys.argv[1] + "/sink.png", "rb").read(8) == b"\x89PNG\r\n\x1a\n"'
+run figbad analyze heads "$OUT/lily.npz" --figure "$OUT/x.png" --metric nope
+if [ "$rc" -eq 1 ] && grep -q "metric 'nope' is not a per-head field (have: content_mass, entropy" "$OUT/figbad.err" && [ ! -e "$OUT/x.png" ]; then pass "--metric unknown: error listing the fields"; else fail "--metric unknown: $rc $(cat "$OUT/figbad.err")"; fi
+
 # --- gating -----------------------------------------------------------------------------------------
 run g3 analyze heads "$OUT/lily.npz" --fail-if 'max(sink_mass) > 0.01' --fail-if 'count(prev_token > 0.3) >= 1' --fail-if 'documents > 5'
 if [ "$rc" -eq 3 ] && [ "$(grep -c 'threshold crossed' "$OUT/g3.err")" -eq 2 ] &&
@@ -175,7 +180,7 @@ assert 0 <= r["heads_choosing_gold"] <= 40
 run cobad analyze coref "$OUT/lily.npz" --pronoun he --candidates Lily
 if [ "$rc" -eq 1 ] && grep -qi "he" "$OUT/cobad.err"; then pass "coref: a pronoun not in the text is an error ($(cat "$OUT/cobad.err" | head -c 150))"; else fail "coref missing word: $rc $(cat "$OUT/cobad.err")"; fi
 if [ -d "$WINOBIAS" ]; then
-  run wb analyze coref --model "$MODEL" --threads 1 --winobias "$WINOBIAS/pro_stereotyped_type1.txt.dev" --limit 30 --json
+  run wb analyze coref --model "$MODEL" --threads 1 --winobias "$WINOBIAS/pro_stereotyped_type1.txt.dev" --limit 30 --json --figure "$OUT/coref.svg"
   ok_or_fail "analyze coref --winobias" wb
   pycheck "WinoBias: 30 sentences scored, accuracy per head, chance and nearest-candidate baselines" '
 import json, sys
@@ -183,13 +188,14 @@ r = json.load(open(sys.argv[1] + "/wb.out"))
 assert r["examples"] == 30, r["examples"]
 assert abs(r["chance"] - 0.5) < 1e-9 and 0 <= r["nearest_baseline"] <= 1
 assert all(0 <= h["accuracy"] <= 1 for h in r["heads"]) and len(r["top"]) == 10
+assert b"<svg" in open(sys.argv[1] + "/coref.svg", "rb").read(400)
 '
 else
   fail "WinoBias data missing at $WINOBIAS"
 fi
 
 # --- long -------------------------------------------------------------------------------------------------
-run lg analyze long "$OUT/store" --json
+run lg analyze long "$OUT/store" --json --figure "$OUT/long.png"
 ok_or_fail "analyze long on a store" lg
 pycheck "long: log2 bins whose mass sums to 1 per layer; proximal preference" '
 import json, sys
@@ -199,6 +205,7 @@ for l in r["layers"]:
     assert abs(sum(b["mass"] for b in l["bins"]) - 1) < 1e-3, l
     assert l["bins"][0]["from"] == 0 and l["bins"][1]["from"] == 1 and l["bins"][2]["from"] == 2
     assert l["proximal_preference"] > 0
+assert open(sys.argv[1] + "/long.png", "rb").read(4) == b"\x89PNG"
 '
 
 # --- multilingual -----------------------------------------------------------------------------------------
