@@ -85,17 +85,21 @@ SourceSummary for_each_document(const DocumentSource& source, const DocumentVisi
   SourceSummary summary;
   const std::string kind = source.kind.empty() ? format::kSelfAttention : source.kind;
   if (source.corpus) {
-    // The corpus runs into a temporary store (float16 halves its size), which is then read one
-    // document at a time and removed.
+    // Streamed: each document is analysed when its batch is done and then dropped; the scratch
+    // folder holds one document at a time.
     TempDir dir("analyze-corpus");
     extract::CorpusOptions o = *source.corpus;
-    o.output = dir.path() / "store";
+    o.output = dir.path();
     o.resume = false;
     o.quiet = true;
-    const extract::CorpusSummary run = extract::torch_backend().run_corpus(o);
     summary.source = o.input.path.string();
-    visit_store(summary, o.output, kind, visit);
-    (void)run;
+    const extract::CorpusVisitor on_doc = [&](const format::AttentionData& doc, const std::string& id) {
+      visit_one(summary, visit, id, [&] { return doc; });
+    };
+    const extract::CorpusFailure on_fail = [&](const std::string& id, const std::string& error) {
+      summary.skipped.push_back({id, "failed: " + error});
+    };
+    (void)extract::torch_backend().visit_corpus(o, on_doc, on_fail);
     return summary;
   }
   summary.source = source.spec;
