@@ -29,7 +29,7 @@ expect_usage "bad --dtype value lists the choices" "extract: --dtype: float64 no
 expect_usage "bad figure kind lists the choices" "kind: pie not in \{heatmap,grid,flow,flowgraph,contrast,profile\}" -- \
   visualize pie a.npz -o x.png
 expect_usage "models without a subcommand" "models: expected a subcommand \(choose from: info, list\)" -- models
-expect_usage "unknown sub-subcommand" "unknown command 'process frob' \(choose from: cat, merge, list" -- process frob
+expect_usage "unknown sub-subcommand" "unknown command 'process frob' \(choose from: .*cat, merge, list" -- process frob
 expect_usage "models info without a model" "models info: model is required" -- models info
 expect_usage "bad number" "visualize: .*--dpi = lots" -- visualize heatmap a.npz -o x.png --dpi lots
 
