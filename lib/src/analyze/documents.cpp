@@ -83,6 +83,8 @@ void visit_store(SourceSummary& summary, const fs::path& dir, const std::string&
 
 SourceSummary for_each_document(const DocumentSource& source, const DocumentVisitor& visit) {
   SourceSummary summary;
+  // Stores hold self-attention only (corpus runs refuse encoder-decoders); a lone NPZ takes "" as
+  // load_attention's default (attention, else encoder_attention).
   const std::string kind = source.kind.empty() ? format::kSelfAttention : source.kind;
   if (source.corpus) {
     // Streamed: each document is analysed when its batch is done and then dropped; the scratch
@@ -110,7 +112,7 @@ SourceSummary for_each_document(const DocumentSource& source, const DocumentVisi
     return summary;
   }
   // A lone NPZ or STORE:DOC: a document that cannot be read is the whole input, so its error is thrown.
-  const format::AttentionData doc = format::load_attention(source.spec, kind);
+  const format::AttentionData doc = format::load_attention(source.spec, source.kind);
   summary.model = model_json(doc);
   const std::string id = doc.meta && doc.meta->input.document_id ? *doc.meta->input.document_id : "";
   visit(doc, id);
