@@ -25,6 +25,7 @@ struct Backend {
   ExtractSummary (*run_extract)(const ExtractOptions&) = nullptr;
   CorpusSummary (*run_corpus)(const CorpusOptions&) = nullptr;
   std::shared_ptr<ServeModel> (*open_model)(const RunOptions&) = nullptr;   // atlas serve
+  CorpusSummary (*visit_corpus)(const CorpusOptions&, const CorpusVisitor&, const CorpusFailure&) = nullptr;
 };
 
 /// The backend of libatlas_torch.so, loaded on the first call. Looks, in order, at
