@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages Attention Atlas needs to build, test and run.
 # Idempotent: running it again installs nothing new and re-selects the BLAS alternative.
-# Usage: scripts/install-deps.sh [--slurm]
-#   --slurm  also install Slurm + munge for the e2e_slurm test (tests/e2e/test_slurm.sh);
-#            test-all.sh passes it, the quickstart does not need it. No daemon is started.
+# Usage: scripts/install-deps.sh [--slurm] [--browser]
+#   --slurm    also install Slurm + munge for the e2e_slurm test (tests/e2e/test_slurm.sh);
+#              test-all.sh passes it, the quickstart does not need it. No daemon is started.
+#   --browser  also install Chromium, Node.js and npm for the e2e_browser test of `atlas serve`
+#              (tests/e2e/test_browser.sh installs playwright-core from npm into the build tree).
 set -euo pipefail
 
 with_slurm=0
+with_browser=0
 for arg in "$@"; do
   case "$arg" in
     --slurm) with_slurm=1 ;;
-    *) echo "install-deps: unknown option '$arg' (usage: install-deps.sh [--slurm])" >&2; exit 2 ;;
+    --browser) with_browser=1 ;;
+    *) echo "install-deps: unknown option '$arg' (usage: install-deps.sh [--slurm] [--browser])" >&2; exit 2 ;;
   esac
 done
 
@@ -26,6 +30,7 @@ PACKAGES=(
   libyaml-cpp-dev libfmt-dev libcli11-dev doctest-dev nlohmann-json3-dev
   libzip-dev zlib1g-dev libdeflate-dev libpcre2-dev
   libssl-dev libcurl4-openssl-dev
+  libcpp-httplib-dev   # atlas serve
   python3 python3-numpy
   librsvg2-bin poppler-utils
   clang libclang-rt-14-dev   # scripts/fuzz.sh: libFuzzer + ASan/UBSan
@@ -33,6 +38,11 @@ PACKAGES=(
 # A private single-node cluster for tests/e2e/test_slurm.sh (scripts/slurm/local-cluster.sh).
 SLURM_PACKAGES=(slurmctld slurmd slurm-client munge)
 if [ "$with_slurm" -eq 1 ]; then PACKAGES+=("${SLURM_PACKAGES[@]}"); fi
+# A headless browser for tests/e2e/test_browser.sh (the atlas serve page).
+# A node with its own npm (e.g. NodeSource's) is kept: Debian's npm package would conflict with it.
+BROWSER_PACKAGES=(chromium curl)
+command -v npm >/dev/null 2>&1 || BROWSER_PACKAGES+=(nodejs npm)
+if [ "$with_browser" -eq 1 ]; then PACKAGES+=("${BROWSER_PACKAGES[@]}"); fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

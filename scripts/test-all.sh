@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
-bash scripts/install-deps.sh --slurm   # Slurm + munge for the e2e_slurm test
+bash scripts/install-deps.sh --slurm --browser   # Slurm + munge (e2e_slurm), Chromium + npm (e2e_browser)
 bash scripts/build.sh -DATLAS_BUILD_TESTS=ON -DATLAS_BUILD_BENCH=ON
 echo "build finished after $(( $(date +%s) - start )) s"
 cd build
@@ -14,13 +14,13 @@ rc=${PIPESTATUS[0]}
 set -e
 echo "tests finished after $(( $(date +%s) - start )) s"
 # A short libFuzzer pass over every parser of outside data (its own clang + ASan/UBSan build folder,
-# build-fuzz; ~12 targets x 20 s plus the build). ATLAS_SKIP_FUZZ=1 skips it; ATLAS_FUZZ_TIME sets
-# the seconds per target. A finding is reported and its input left in tests/fuzz/regressions/.
+# build-fuzz; every target 60 s, as many at once as there are cores, plus the build). ATLAS_SKIP_FUZZ=1
+# skips it; ATLAS_FUZZ_TIME sets the seconds per target. A finding is reported and its input left in tests/fuzz/regressions/.
 fuzz_rc=0
 if [[ ${ATLAS_SKIP_FUZZ:-0} != 1 ]]; then
   fuzz_start=$(date +%s)
   set +e
-  (cd .. && bash scripts/fuzz.sh --time "${ATLAS_FUZZ_TIME:-20}") 2>&1 | tee fuzz.log
+  (cd .. && bash scripts/fuzz.sh --time "${ATLAS_FUZZ_TIME:-60}" --jobs "$(nproc)") 2>&1 | tee fuzz.log
   fuzz_rc=${PIPESTATUS[0]}
   set -e
   echo "fuzz finished after $(( $(date +%s) - fuzz_start )) s (exit $fuzz_rc)"

@@ -81,6 +81,8 @@ Exit codes: 0 ok, 1 error or (corpus) a document failed (--allow-failures: 0), 2
       ->check(CLI::IsMember({"float32", "float16"}))->capture_default_str()->group(stored);
   sub->add_option("--topk", opts->topk, "Store only the K largest entries of each query row (sparse; readers densify)")->group(stored);
   sub->add_flag("--logits", opts->logits, "Also store the LM-head logits [q, vocab]")->group(stored);
+  sub->add_flag("--value-norms", opts->value_norms,
+                "Also store value_norms [L, H, q]: ||f_h(x_j)|| per head for `atlas process value-norm`")->group(stored);
   sub->add_flag("--no-special", *no_special, "Do not add the tokenizer's special tokens (BOS, [CLS] ...)")->group(stored);
   sub->add_flag("--compress", opts->compress, "DEFLATE-compress the NPZ members (smaller, slower)")->group(stored);
 

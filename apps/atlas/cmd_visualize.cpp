@@ -25,6 +25,8 @@ Command add_visualize(CLI::App& app) {
       "  atlas visualize flow      story.npz -o flow.svg --layer 3 --focus Lily --threshold 0.02\n"
       "  atlas visualize flowgraph story.npz -o flowgraph.png --target She\n"
       "  atlas visualize contrast  story.npz story.npz -o contrast.png --layer 0 --layer-b 4 --head mean\n"
+      "  atlas visualize contrast  lily.npz tom.npz -o pair.png --words --layer 2   # he/she pair, word by word\n"
+      "  atlas visualize flow      story.npz -o she.png --words --focus she#1 --layer 3\n"
       "  atlas visualize profile   story.npz -o profile.png\n"
       "  atlas visualize heatmap   t5.npz -o cross.png --kind cross --layer 1 --head mean   # encoder-decoder\n"
       "  atlas visualize heatmap   story.npz -o figs/ --all-layers --all-heads --format pdf -j 4   # batch\n"
@@ -51,10 +53,15 @@ Command add_visualize(CLI::App& app) {
   auto* vmax_opt = sub->add_option("--vmax", *vmax, "Upper end of the colour scale (default: largest value)");
   sub->add_flag("--values", opts->values, "Print values in the cells (small matrices)");
   sub->add_flag("--hide-special", opts->hide_special, "Leave out special tokens (<s>, [CLS], [SEP])");
+  sub->add_flag("--words", opts->words,
+                "Word level: attention to a word summed over its tokens, from a word averaged (any kind; "
+                "files from `atlas process words` are already words)");
   sub->add_flag("--raw-tokens", opts->raw_tokens, "Show vocabulary strings (Ġ, ▁, ##) instead of readable labels");
   sub->add_option("--threshold", opts->threshold, "flow/flowgraph: hide links below this weight")->capture_default_str();
-  sub->add_option("--focus", opts->focus, "flow: keep only this query token's links (index or text)");
-  sub->add_option("--target", opts->target, "flowgraph: output token whose paths are emphasised (default: last)");
+  sub->add_option("--top-links", opts->top_links, "flow: at most N strongest links per query and head (0 = all above --threshold)")
+      ->capture_default_str();
+  sub->add_option("--focus", opts->focus, "flow: keep only this query's links: token index or text, or a word (Lucy, she#2 = 2nd occurrence)");
+  sub->add_option("--target", opts->target, "flowgraph: output token or word whose paths are emphasised (default: last)");
   sub->add_option("--title", opts->title, "Replace the generated title");
   sub->add_option("--format", opts->format, "Batch: file format in the directory (png, svg, pdf, eps)")->capture_default_str();
   sub->add_option("--name-pattern", opts->name_pattern, "Batch: file names; fields {stem} {kind} {layer} {head} {sel} {ext}")

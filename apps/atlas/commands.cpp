@@ -31,6 +31,7 @@ void register_commands(CLI::App& app, CommandList& out) {
   out.push_back(add_process(app));
   out.push_back(add_models(app));
   out.push_back(add_analyze(app));
+  out.push_back(add_serve(app));
 }
 
 }  // namespace atlas::cli

@@ -27,6 +27,7 @@ Command add_models(CLI::App& app);
 Command add_analyze(CLI::App& app);
 /// `analyze bias` (cmd_bias.cpp), added to the `analyze` command.
 Command add_bias_command(CLI::App& analyze);
+Command add_serve(CLI::App& app);
 
 }  // namespace atlas::cli
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Crash safety: SIGKILL at any moment of `atlas extract` (one text, a corpus) or a `visualize` batch
+# Crash safety: SIGKILL at any moment of `atlas extract` (one text, a corpus), `process` or a `visualize` batch
 # leaves the previous complete output or none, never a truncated file that reads as valid; temp
 # files of a killed run (".NAME.tmp-PID-N") do not confuse, and are gone after, the next run.
 # A full disk (ulimit -f with SIGXFSZ ignored) is one clear error naming the file, exit 1, no output.
@@ -85,6 +85,16 @@ done
 [ "$(find "$TMP/figs" -name '*.png' | wc -l)" -eq 40 ] && [ "$(temps_in "$TMP/figs")" -eq 0 ] &&
   pass "visualize rerun writes all 40 figures, no temp files" || fail "visualize rerun: $(ls -a "$TMP/figs" | head)"
 
+# ---- process: a killed flow (the slowest operation) leaves the previous output or none ----
+mkdir -p "$TMP/proc"
+"$ATLAS" process rollout "$TMP/one/prev.npz" -o "$TMP/proc/out.npz" >/dev/null 2>&1 || fail "process rollout"
+for t in 0.3 0.8 1.5; do
+  kill_after "$t" -- "$ATLAS" process flow "$TMP/one/prev.npz" -o "$TMP/proc/out.npz" --threads 1
+  kill_after "$t" -- "$ATLAS" process flow "$TMP/one/prev.npz" -o "$TMP/proc/fresh_$t.npz" --threads 1
+done
+[ -s "$TMP/proc/out.npz" ] && npz_all_valid "$TMP/proc" && pass "process killed mid-flow: every output present loads in numpy" ||
+  fail "process: output lost or truncated after SIGKILL"
+
 # ---- disk full: "File too large" naming the file, exit 1, nothing left ----
 mkdir -p "$TMP/full"
 err=$( (ulimit -f 2048; trap '' XFSZ; "$ATLAS" extract --model "$MODEL" --text "$LONG" -o "$TMP/full/out.npz" --quiet) 2>&1); rc=$?
@@ -101,5 +111,12 @@ if [ "$rc" -eq 1 ] && printf '%s' "$err" | grep -qi "fig.png.*\(file too large\|
   pass "visualize on a full disk: $err"
 else
   fail "visualize on a full disk: rc $rc: $err"
+fi
+err=$( (ulimit -f 64; trap '' XFSZ; "$ATLAS" process aggregate "$TMP/one/prev.npz" --over layers -o "$TMP/full/agg.npz") 2>&1); rc=$?
+if [ "$rc" -eq 1 ] && printf '%s' "$err" | grep -qi "agg.npz.*\(file too large\|no space\)" && [ ! -e "$TMP/full/agg.npz" ] &&
+   [ "$(temps_in "$TMP/full")" -eq 0 ]; then
+  pass "process on a full disk: $err"
+else
+  fail "process on a full disk: rc $rc: $err"
 fi
 finish

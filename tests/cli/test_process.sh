@@ -149,6 +149,80 @@ grep -q "3 documents: 2 ok, 1 failed" "$OUT/plist.out" && pass "the processed st
 run pcat process rollout "$OUT/store:3" -o "$OUT/r3.npz"; ok_or_fail "process rollout STORE:DOC" pcat
 expect_error "STORE:DOC of a failed document" "$OUT/r2.npz" "failed" -- process rollout "$OUT/store:2" -o "$OUT/r2.npz"
 
+# Sentence pairs: words per segment, offsets into each text, segment ids kept.
+if [ -d "$ATLAS_SHARED_DIR/reference/models/bert" ]; then
+  run pair extract --model "$ATLAS_SHARED_DIR/reference/models/bert" --text "The cat sat." --pair "A dog ran." --threads 1 -o "$OUT/pair.npz"
+  run pairw process words "$OUT/pair.npz" -o "$OUT/pairw.npz"
+  if [ "$rc" -eq 0 ] && "$PY" -c "
+import numpy as np
+w = np.load('$OUT/pairw.npz')
+assert list(w['tokens']) == ['[CLS]', 'The', 'cat', 'sat.', '[SEP]', 'A', 'dog', 'ran.', '[SEP]'], list(w['tokens'])
+assert list(w['token_type_ids']) == [0, 0, 0, 0, 0, 1, 1, 1, 1] and w['offsets'][6].tolist() == [2, 5]
+assert np.allclose(w['attention'].sum(-1), 1, atol=1e-5)"; then pass "process words of a BERT sentence pair"; else fail "process words of a pair: $(cat "$OUT/pairw.err")"; fi
+fi
+
+# --value-norms: ||f_h(x_j)|| recomputed with numpy from the checkpoint for layer 0 (llama: RMSNorm,
+# grouped-query value heads; gpt2: LayerNorm, Conv1D), then process value-norm = alpha * norm.
+REF="$ATLAS_SHARED_DIR/reference/models"
+run vn extract --model "$MODEL" --text "$TEXT" --threads 1 --value-norms -o "$OUT/vn.npz"; ok_or_fail "extract --value-norms (llama)" vn
+if [ -d "$REF/gpt2" ]; then
+  run vng extract --model "$REF/gpt2" --ids 5,17,42,7,99 --threads 1 --value-norms -o "$OUT/vng.npz"; ok_or_fail "extract --value-norms (gpt2)" vng
+  run vnb extract --model "$REF/bert" --ids 2,17,42,7,3 --threads 1 --value-norms --layers 1 --heads 0,2 -o "$OUT/vnb.npz"; ok_or_fail "extract --value-norms (bert, a selection)" vnb
+else
+  fail "reference models missing: $REF/gpt2"
+fi
+run vnp process value-norm "$OUT/vn.npz" -o "$OUT/vnp.npz";                   ok_or_fail "process value-norm" vnp
+run vnpn process value-norm "$OUT/vn.npz" -o "$OUT/vnpn.npz" --normalize;      ok_or_fail "process value-norm --normalize" vnpn
+if "$PY" - "$OUT" "$MODEL" "$REF" <<'PY'
+import json, sys
+import numpy as np
+o, model, ref = sys.argv[1:4]
+def st(path):
+    b = open(path, "rb").read(); n = int.from_bytes(b[:8], "little"); h = json.loads(b[8:8 + n]); out = {}
+    for k, v in h.items():
+        if k == "__metadata__": continue
+        s, e = v["data_offsets"]; assert v["dtype"] == "F32", (k, v["dtype"])
+        out[k] = np.frombuffer(b[8 + n + s:8 + n + e], dtype=np.float32).reshape(v["shape"]).astype(np.float64)
+    return out
+# llama (stories260K): layer 0 input = embeddings
+z = np.load(f"{o}/vn.npz"); w = st(f"{model}/model.safetensors"); cfg = json.load(open(f"{model}/config.json"))
+H, KV, d = cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["head_dim"]
+h0 = w["model.embed_tokens.weight"][z["input_ids"]]
+x = h0 / np.sqrt((h0 ** 2).mean(-1, keepdims=True) + cfg["rms_norm_eps"]) * w["model.layers.0.input_layernorm.weight"]
+v = (x @ w["model.layers.0.self_attn.v_proj.weight"].T).reshape(len(h0), KV, d)
+wo = w["model.layers.0.self_attn.o_proj.weight"]
+ref_norm = np.stack([np.linalg.norm(v[:, h // (H // KV)] @ wo[:, h * d:(h + 1) * d].T, axis=-1) for h in range(H)])
+vn = z["value_norms"]
+assert vn.shape == (cfg["num_hidden_layers"], H, len(h0)), vn.shape
+err = np.abs(vn[0] - ref_norm).max(); assert err < 1e-4, err
+print(f"# llama layer 0 value norms: max |diff| {err:.2e}")
+p = np.load(f"{o}/vnp.npz"); assert np.abs(p["attention"] - z["attention"] * vn[:, :, None, :]).max() < 1e-5
+pn = np.load(f"{o}/vnpn.npz")["attention"]; assert np.allclose(pn.sum(-1), 1, atol=1e-5)
+assert json.loads(str(p["meta"]))["process"][0]["op"] == "value-norm"
+# gpt2: layer 0 input = wte + wpe
+g = np.load(f"{o}/vng.npz"); w = st(f"{ref}/gpt2/model.safetensors"); cfg = json.load(open(f"{ref}/gpt2/config.json"))
+H, D = cfg["n_head"], cfg["n_embd"]; d = D // H; ids = g["input_ids"]
+pre = "transformer." if "transformer.wte.weight" in w else ""
+h0 = w[pre + "wte.weight"][ids] + w[pre + "wpe.weight"][np.arange(len(ids))]
+mu = h0.mean(-1, keepdims=True); var = h0.var(-1, keepdims=True)
+x = (h0 - mu) / np.sqrt(var + cfg.get("layer_norm_epsilon", 1e-5)) * w[pre + "h.0.ln_1.weight"] + w[pre + "h.0.ln_1.bias"]
+qkv = x @ w[pre + "h.0.attn.c_attn.weight"] + w[pre + "h.0.attn.c_attn.bias"]
+v = qkv[:, 2 * D:].reshape(len(ids), H, d); cp = w[pre + "h.0.attn.c_proj.weight"]
+ref_norm = np.stack([np.linalg.norm(v[:, h] @ cp[h * d:(h + 1) * d], axis=-1) for h in range(H)])
+err = np.abs(g["value_norms"][0] - ref_norm).max(); assert err < 1e-4, err
+print(f"# gpt2 layer 0 value norms: max |diff| {err:.2e}")
+b = np.load(f"{o}/vnb.npz"); assert b["value_norms"].shape == (1, 2, 5) and (b["value_norms"] > 0).all()
+PY
+then pass "value_norms equal numpy's ||f_h(x_j)|| (llama, gpt2 layer 0); value-norm = alpha * norm"; else fail "value norms"; fi
+if [ -d "$REF/t5" ]; then
+  expect_error "--value-norms of an encoder-decoder is refused" "$OUT/bad.npz" "encoder-decoder" -- \
+    extract --model "$REF/t5" --ids 5,6,7 --value-norms -o "$OUT/bad.npz"
+fi
+if [ -d "$REF/opt" ]; then
+  expect_error "--value-norms of an unsupported family names it" "$OUT/bad.npz" "model_type 'opt'.*supported" -- \
+    extract --model "$REF/opt" --ids 5,6,7 --value-norms -o "$OUT/bad.npz"
+fi
+
 run help process --help
 [ "$rc" -eq 0 ] && grep -q "atlas process flow" "$OUT/help.out" && pass "process --help shows examples" || fail "process --help"
 for op in aggregate words rollout flow diff slice topk value-norm; do

@@ -23,6 +23,26 @@ np.savez(d + '/ok.npz', attention=A, layers=np.arange(L), heads=np.arange(H), to
          token_labels=np.array([t.replace('Ġ', ' ') for t in toks]), offsets=np.array(offs),
          special=np.array([True] + [False] * (Q - 1)), meta=np.array(json.dumps(meta)))
 np.savez(d + '/noatt.npz', tokens=np.array(toks))
+def text_npz(name, pieces):
+    # pieces: token labels; '<s>' special; the text is the other labels joined, offsets index it.
+    q = len(pieces); att = rng.random((L, H, q, q)).astype(np.float32) * np.tril(np.ones((q, q), np.float32))
+    att /= att.sum(-1, keepdims=True)
+    offs, pos, text = [], 0, ''
+    for p in pieces:
+        if p.startswith('<'): offs.append([-1, -1]); continue
+        offs.append([pos, pos + len(p)]); pos += len(p); text += p
+    m = dict(meta, input={"text": text, "source": "text"})
+    np.savez(d + '/' + name, attention=att, layers=np.arange(L), heads=np.arange(H), tokens=np.array(pieces),
+             token_labels=np.array(pieces), offsets=np.array(offs), special=np.array([p.startswith('<') for p in pieces]),
+             meta=np.array(json.dumps(m)))
+# A he/she minimal pair that tokenizes to 8 and 9 tokens (6 words each), and a pronoun sentence.
+text_npz('lily.npz', ['<s>', 'Lily', ' went', ' home', '.', ' She', ' slept', '.'])
+text_npz('tom.npz', ['<s>', 'T', 'om', ' went', ' home', '.', ' He', ' slept', '.'])
+text_npz('lucy.npz', ['<s>', 'Mom', ' told', ' L', 'u', 'cy', ' that', ' she', ' could', ' have', ' a', ' cookie',
+                      ' and', ' she', ' sm', 'iled', '.'])
+B = A.copy(); B[1, 2, 3, 0] = np.nan
+np.savez(d + '/nan.npz', attention=B, layers=np.arange(L), heads=np.arange(H), tokens=np.array(toks),
+         meta=np.array(json.dumps(meta)))
 PY
 
 help="$("$ATLAS" visualize --help)" || fail "--help"
@@ -51,6 +71,53 @@ head -c 20 "$tmp/h.eps" | grep -q '%!PS-Adobe-3.0 EPSF' || fail "eps header"
 "$ATLAS" visualize heatmap "$tmp/ok.npz" -o "$tmp/batch/" --all-layers --all-heads -j 2 >/dev/null || fail batch
 [ "$(ls "$tmp/batch" | wc -l)" -eq 6 ] || fail "batch count"
 
+# PNGs record their dpi: a pHYs chunk (pixels per metre) right after IHDR, with a valid CRC.
+"$ATLAS" visualize heatmap "$tmp/ok.npz" -o "$tmp/dpi.png" --dpi 150 >/dev/null
+"$ATLAS_PYTHON" - "$tmp/dpi.png" 150 <<'PY' || fail "pHYs"
+import struct, sys, zlib
+b = open(sys.argv[1], 'rb').read(); dpi = int(sys.argv[2])
+assert b[:8] == b'\x89PNG\r\n\x1a\n'
+chunks, p = [], 8
+while p < len(b):
+    n, t = struct.unpack('>I4s', b[p:p + 8]); data = b[p + 8:p + 8 + n]
+    assert struct.unpack('>I', b[p + 8 + n:p + 12 + n])[0] == zlib.crc32(t + data), t
+    chunks.append((t, data)); p += 12 + n
+assert chunks[0][0] == b'IHDR' and chunks[1][0] == b'pHYs', [c[0] for c in chunks[:3]]
+x, y, unit = struct.unpack('>IIB', chunks[1][1])
+assert unit == 1 and x == y == round(dpi / 0.0254), (x, y, unit)
+assert abs(x * 0.0254 - dpi) < 0.5
+PY
+# flow: the head mean and the 3 strongest links per query by default; --top-links / --head all change it.
+links() { grep -o 'fill:none' "$1" | wc -l; }
+"$ATLAS" visualize flow "$tmp/ok.npz" -o "$tmp/f3.svg" --threshold 0 >/dev/null
+[ "$(links "$tmp/f3.svg")" -eq 18 ] || fail "flow default top-3: $(links "$tmp/f3.svg") links"
+"$ATLAS" visualize flow "$tmp/ok.npz" -o "$tmp/f1.svg" --threshold 0 --top-links 1 >/dev/null
+[ "$(links "$tmp/f1.svg")" -eq 7 ] || fail "flow --top-links 1"
+"$ATLAS" visualize flow "$tmp/ok.npz" -o "$tmp/fa.svg" --threshold 0 --top-links 1 --head all >/dev/null
+[ "$(links "$tmp/fa.svg")" -eq 21 ] || fail "flow --head all --top-links 1"
+
+# Word level: contrast of two texts of different tokenisation, each panel labelled with its own words.
+"$ATLAS" visualize contrast "$tmp/lily.npz" "$tmp/tom.npz" -o "$tmp/pair.pdf" >/dev/null || fail "contrast 8 vs 9 tokens"
+"$ATLAS" visualize contrast "$tmp/lily.npz" "$tmp/tom.npz" -o "$tmp/pair.png" --words --layer -1 >/dev/null \
+  || fail "contrast --words"
+if command -v pdftotext >/dev/null; then
+  txt="$(pdftotext "$tmp/pair.pdf" - | tr -s ' \n' ' ')"
+  for want in "Lily/Tom" "She/He" "slept." "6 words each, compared position by position"; do
+    printf '%s' "$txt" | grep -qF -- "$want" || fail "contrast PDF lacks '$want': $txt"
+  done
+fi
+for kind in heatmap grid flow flowgraph profile; do
+  "$ATLAS" visualize "$kind" "$tmp/lucy.npz" -o "$tmp/w-$kind.png" --words --dpi 72 >/dev/null || fail "$kind --words"
+done
+"$ATLAS" visualize flow "$tmp/lucy.npz" -o "$tmp/focus-lucy.svg" --focus Lucy --threshold 0 --top-links 1 >/dev/null \
+  || fail "--focus Lucy"
+[ "$(links "$tmp/focus-lucy.svg")" -eq 3 ] || fail "--focus Lucy keeps its 3 tokens' links"
+"$ATLAS" visualize flow "$tmp/lucy.npz" -o "$tmp/focus-she2.svg" --focus 'she#2' --words --threshold 0 --top-links 0 \
+  >/dev/null || fail "--focus she#2"
+[ "$(links "$tmp/focus-she2.svg")" -eq 12 ] || fail "--focus she#2 at word level: the 12th word's 12 links"
+"$ATLAS" visualize flowgraph "$tmp/lucy.npz" -o "$tmp/target-she2.png" --target 'she#2' --dpi 72 >/dev/null \
+  || fail "--target she#2"
+
 # errors: exit 1, one line, no output file
 expect_error() {  # expect_error PATTERN OUTFILE args...
   local pattern="$1" out="$2"; shift 2
@@ -63,9 +130,13 @@ expect_error() {  # expect_error PATTERN OUTFILE args...
   return 0
 }
 expect_error "has no array 'attention'" "$tmp/e1.png" heatmap "$tmp/noatt.npz" -o "$tmp/e1.png"
-expect_error "has no layer 9" "$tmp/e2.png" heatmap "$tmp/ok.npz" -o "$tmp/e2.png" --layer 9
-expect_error "has no head 5" "$tmp/e3.png" heatmap "$tmp/ok.npz" -o "$tmp/e3.png" --head 5
-expect_error "has no layer 7" "$tmp/e3b.png" contrast "$tmp/ok.npz" "$tmp/ok.npz" -o "$tmp/e3b.png" --layer-b 7
+expect_error "nan.npz': attention holds NaN at layer 1, head 2 (query 3, key 0)" "$tmp/e0.png" \
+  heatmap "$tmp/nan.npz" -o "$tmp/e0.png"
+expect_error "Lily.*Mom told Lucy" "$tmp/e0b.png" flow "$tmp/lucy.npz" -o "$tmp/e0b.png" --focus Lily
+expect_error "she#3" "$tmp/e0c.png" flow "$tmp/lucy.npz" -o "$tmp/e0c.png" --focus 'she#3' --words
+expect_error "layer 9 is not there" "$tmp/e2.png" heatmap "$tmp/ok.npz" -o "$tmp/e2.png" --layer 9
+expect_error "head 5 is not there" "$tmp/e3.png" heatmap "$tmp/ok.npz" -o "$tmp/e3.png" --head 5
+expect_error "layer-b '7': layer 7 is not there" "$tmp/e3b.png" contrast "$tmp/ok.npz" "$tmp/ok.npz" -o "$tmp/e3b.png" --layer-b 7
 expect_error "apply to contrast only" "$tmp/e3c.png" heatmap "$tmp/ok.npz" -o "$tmp/e3c.png" --layer-b 1
 printf 'font_size: 3\n' > "$tmp/bad.yaml"
 expect_error "bad.yaml': unknown key 'font_size'" "$tmp/e4.png" heatmap "$tmp/ok.npz" -o "$tmp/e4.png" --style "$tmp/bad.yaml"

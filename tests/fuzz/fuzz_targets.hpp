@@ -24,5 +24,6 @@ int fuzz_style(const uint8_t* data, size_t size);            // YAML figure styl
 int fuzz_corpus(const uint8_t* data, size_t size);           // corpus::DocumentReader (JSONL/CSV/TSV/text)
 int fuzz_expr(const uint8_t* data, size_t size);             // --fail-if expressions (core/expr.hpp)
 int fuzz_bias_suite(const uint8_t* data, size_t size);       // bias suites (configs/bias/*.yaml)
+int fuzz_serve(const uint8_t* data, size_t size);            // atlas serve request handlers (serve::App)
 
 }  // namespace atlas::fuzz

@@ -36,6 +36,7 @@ constexpr Target kTargets[] = {
     {"corpus", fuzz_corpus},
     {"expr", fuzz_expr},
     {"bias_suite", fuzz_bias_suite},
+    {"serve", fuzz_serve},
 };
 
 std::string slurp(const fs::path& p) {

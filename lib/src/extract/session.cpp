@@ -184,6 +184,32 @@ class Collector final : public models::Taps {
   size_t next_ = 0;
 };
 
+/// Collects --value-norms: ‖f_h(x_j)‖ [H,T] of the selected layers and heads of one document.
+class ValueNormCollector final : public models::Taps {
+ public:
+  ValueNormCollector(const std::vector<int64_t>& layers, const std::vector<int64_t>& heads, int64_t num_heads,
+                     int64_t length)
+      : layers_(layers), heads_(heads), all_heads_(static_cast<int64_t>(heads.size()) == num_heads), length_(length) {}
+  bool wants(const std::string& name, int64_t layer) const override {
+    return name == models::kValueNorms && std::binary_search(layers_.begin(), layers_.end(), layer);
+  }
+  void emit(const std::string& name, int64_t layer, const at::Tensor& value) override {
+    if (!wants(name, layer)) return;
+    at::Tensor n = value.select(0, 0).to(at::kCPU, at::kFloat);                       // [H,T]
+    if (!all_heads_) n = n.index_select(0, at::tensor(heads_, at::kLong));
+    blocks_.push_back(n.narrow(1, 0, length_).contiguous());
+  }
+  size_t layers_seen() const { return blocks_.size(); }
+  at::Tensor stacked() const { return at::stack(blocks_).contiguous(); }           // [L_sel,H_sel,T]
+
+ private:
+  const std::vector<int64_t>& layers_;
+  const std::vector<int64_t>& heads_;
+  bool all_heads_;
+  int64_t length_;
+  std::vector<at::Tensor> blocks_;
+};
+
 /// Hands each tap to every collector (encoder-decoders: one per attention kind).
 class FanOut final : public models::Taps {
  public:
@@ -477,18 +503,32 @@ DocumentResult Session::run_streaming(const Prepared& doc, format::DocumentWrite
     static const bool fixed_threshold = mallopt(M_MMAP_THRESHOLD, 1 << 20) == 1;
     (void)fixed_threshold;
   }
-  if (is_encoder_decoder()) return run_encoder_decoder(doc, writer, want_mean);
+  if (is_encoder_decoder()) {
+    ATLAS_CHECK(!options_.value_norms, InputError,
+                "--value-norms: encoder-decoder models ('{}') are not supported yet", info().model_type);
+    return run_encoder_decoder(doc, writer, want_mean);
+  }
   std::vector<DocumentResult> results(1);
   auto stream = writer.begin_attention(format::kSelfAttention, shape_for(doc));
   Collector collector(*this, {doc.size()}, &stream, want_mean, results);
+  ValueNormCollector norms(layers_, heads_, info().num_heads, doc.size());
+  FanOut both({&collector, &norms});
+  models::Taps& taps = options_.value_norms ? static_cast<models::Taps&>(both) : collector;
   const at::Device device(options_.device);
   models::Inputs inputs;
   inputs.input_ids = at::tensor(doc.tokens.input_ids, at::kLong).unsqueeze(0).to(device);   // [1,Q]
   if (!doc.tokens.token_type_ids.empty())
     inputs.token_type_ids = at::tensor(doc.tokens.token_type_ids, at::kLong).unsqueeze(0).to(device);
-  at::Tensor logits = forward(inputs, collector);
+  at::Tensor logits = forward(inputs, taps);
   ATLAS_CHECK(collector.layers_seen() == layers_.size(), Error, "internal: the model emitted {} of {} selected layers",
               collector.layers_seen(), layers_.size());
+  if (options_.value_norms) {
+    ATLAS_CHECK(norms.layers_seen() == layers_.size(), InputError,
+                "--value-norms: model_type '{}' ({}) does not report value-vector norms; supported: the llama "
+                "(llama, mistral, qwen2, gemma), gpt2 and bert (bert, roberta, xlm-roberta) families",
+                info().model_type, info().model_class);
+    results[0].value_norms = norms.stacked();
+  }
   stream.finish();
   if (logits.defined()) results[0].logits = logits.select(0, 0).to(at::kCPU, at::kFloat).contiguous();   // [Q,V]
   if (results[0].mean.defined()) results[0].mean = results[0].mean / static_cast<double>(layers_.size());
@@ -652,6 +692,11 @@ void Session::write_rest(format::DocumentWriter& w, const Prepared& doc, const D
     io::NdArray arr(io::DType::F32, {r.logits.size(0), r.logits.size(1)});
     std::memcpy(arr.mutable_data(), r.logits.data_ptr(), r.logits.nbytes());
     w.write_array("logits", arr);
+  }
+  if (r.value_norms.defined()) {
+    io::NdArray arr(io::DType::F32, {r.value_norms.size(0), r.value_norms.size(1), r.value_norms.size(2)});
+    std::memcpy(arr.mutable_data(), r.value_norms.data_ptr(), r.value_norms.nbytes());
+    w.write_array("value_norms", arr);
   }
   w.write_meta(meta_for(doc));
 }

@@ -47,6 +47,7 @@ struct DocumentResult {
   std::vector<LayerBlock> cross_layers;    // encoder-decoders: cross-attention, buffered
   at::Tensor logits;                       // [Q,V] float32 CPU, when asked
   at::Tensor mean;                         // [Q,K] mean over stored layers and heads, when asked
+  at::Tensor value_norms;                  // [L_sel,H_sel,Q] float32 CPU, with --value-norms
 };
 
 class Session {
@@ -68,6 +69,9 @@ class Session {
   double seconds_load() const { return seconds_load_; }
   int threads() const { return threads_; }
   const RunOptions& options() const { return options_; }
+  /// Serve: compute logits from now on (for next-token probabilities), and readable id labels.
+  void set_logits(bool on) { options_.logits = on; }
+  std::string label(int64_t id) const { return label_of(id); }
 
   /// Tokenizes and validates (InputError: empty, invalid UTF-8, no tokens, an id outside the
   /// vocabulary, too long for the model).

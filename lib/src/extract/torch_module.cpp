@@ -14,6 +14,8 @@ atlas::extract::Backend make_backend() {
   b.run_extract = &atlas::extract::run_extract;
   b.run_corpus = &atlas::extract::run_corpus;
   b.open_scorer = &atlas::extract::open_scorer;
+  b.open_model = &atlas::extract::open_serve_model;
+  b.visit_corpus = &atlas::extract::visit_corpus;
   return b;
 }
 

@@ -96,6 +96,7 @@ at::Tensor BertEncoder::forward(at::Tensor hidden_states, const at::Tensor& padd
     if (padding_mask.defined()) attention_scores = attention_scores + padding_mask;
     at::Tensor attention_probs = at::softmax(attention_scores, -1);
     emit_if(taps, "attn_probs", i, attention_probs);
+    if (taps.wants(kValueNorms, i)) taps.emit(kValueNorms, i, value_norms(value, l.attention_output_weight));
 
     at::Tensor context = merge_heads(at::matmul(attention_probs, value));  // [B,T,D]
     at::Tensor attention_output =

@@ -142,6 +142,7 @@ class Gpt2 final : public Model {
       if (padding_mask.defined()) attn_weights = attn_weights + padding_mask;
       attn_weights = at::softmax(attn_weights, -1);
       emit_if(taps, "attn_probs", i, attn_weights);
+      if (taps.wants(kValueNorms, i)) taps.emit(kValueNorms, i, value_norms(value, b.attn_c_proj_weight, true));
 
       at::Tensor attn_output = merge_heads(at::matmul(attn_weights, value));  // [B,T,D]
       attn_output = conv1d(attn_output, b.attn_c_proj_weight, b.attn_c_proj_bias);

@@ -77,6 +77,14 @@ at::Tensor repeat_kv(const at::Tensor& x, int64_t n_rep) {
   return x.unsqueeze(2).expand({b, kv, n_rep, t, d}).reshape({b, kv * n_rep, t, d});
 }
 
+at::Tensor value_norms(const at::Tensor& value, const at::Tensor& o_weight, bool conv1d_weight) {
+  const int64_t h = value.size(1), d = value.size(3);
+  at::Tensor w = conv1d_weight ? o_weight : o_weight.t();                    // [H*d, D]
+  w = w.reshape({h, d, w.size(1)});                                          // [H,d,D]
+  at::Tensor fx = at::matmul(value.to(at::kFloat), w.to(at::kFloat).unsqueeze(0));  // [B,H,T,D]
+  return fx.norm(2, -1);                                                     // [B,H,T]
+}
+
 at::Tensor split_heads(const at::Tensor& x, int64_t num_heads) {
   const int64_t b = x.size(0), t = x.size(1), d = x.size(2) / num_heads;
   return x.view({b, t, num_heads, d}).permute({0, 2, 1, 3});

@@ -35,6 +35,11 @@ at::Tensor causal_mask(const at::Tensor& attention_mask, int64_t t, int64_t slid
 /// [B,KV,T,d] -> [B,KV*n_rep,T,d]; query head h reads kv head h / n_rep (grouped-query attention).
 at::Tensor repeat_kv(const at::Tensor& x, int64_t n_rep);
 
+/// ‖f_h(x_j)‖ of Kobayashi et al. 2020: value vectors [B,H,T,d] times their head's slice of the
+/// output projection, whose weight is [D, H*d] as at::linear takes it (`conv1d_weight`: GPT-2's
+/// Conv1D [H*d, D]); the output bias is not part of f. -> [B,H,T] float32.
+at::Tensor value_norms(const at::Tensor& value, const at::Tensor& o_weight, bool conv1d_weight = false);
+
 /// [B,T,H*d] -> [B,H,T,d]
 at::Tensor split_heads(const at::Tensor& x, int64_t num_heads);
 /// [B,H,T,d] -> [B,T,H*d]

@@ -151,6 +151,7 @@ class LlamaDecoder final : public Model {
       attn_weights = attn_weights + attention_mask;
       attn_weights = at::softmax(attn_weights, -1, at::kFloat).to(query_states.scalar_type());
       emit_if(taps, "attn_probs", i, attn_weights);
+      if (taps.wants(kValueNorms, i)) taps.emit(kValueNorms, i, value_norms(value_states, l.o_proj_weight));
 
       at::Tensor attn_output = merge_heads(at::matmul(attn_weights, value_states));  // [B,T,H*d]
       attn_output = at::linear(attn_output, l.o_proj_weight, l.o_proj_bias);         // [B,T,D]

@@ -9,15 +9,9 @@
 
 #include "atlas/render/colormap.hpp"
 #include "atlas/render/style.hpp"
+#include "render/figure.hpp"
 
 namespace atlas::render {
-
-/// A figure ready to be written: its size and a function that draws it.
-struct Figure {
-  double width = 0, height = 0;  // pt
-  std::string title;             // PDF/SVG metadata
-  std::function<void(cairo_t*)> draw;
-};
 
 struct TextSize {
   double width = 0, height = 0;
@@ -52,15 +46,6 @@ std::string format_tick(double v, double step);
 double colorbar_width(const Style& style, double vmin, double vmax, const std::string& label);
 void draw_colorbar(cairo_t* cr, const Style& style, const Colormap& cmap, double x, double y, double height,
                    double vmin, double vmax, const std::string& label);
-
-/// A row-major matrix to draw as coloured cells; `mask` (optional) marks cells drawn as masked.
-struct Matrix {
-  int64_t rows = 0, cols = 0;
-  std::vector<float> values;
-  std::vector<uint8_t> mask;
-  bool masked(int64_t i, int64_t j) const { return !mask.empty() && mask[i * cols + j]; }
-  float at(int64_t i, int64_t j) const { return values[i * cols + j]; }
-};
 
 struct MatrixStyle {
   const Colormap* cmap = nullptr;

@@ -5,7 +5,8 @@
 
 #include "atlas/render/attention_data.hpp"
 #include "atlas/render/visualize.hpp"
-#include "render/draw.hpp"
+#include "atlas/render/style.hpp"
+#include "render/figure.hpp"
 
 namespace atlas::render {
 
@@ -20,7 +21,7 @@ struct Selection {
 /// "3", "0,2,5", "1-4", "mean", "all" (model indices) → positions; InputError naming the file when
 /// an index is not stored. `fallback` is used when `text` is empty.
 Selection parse_selection(const std::string& text, const std::vector<int64_t>& index, const char* what,
-                          const std::string& file, const std::string& fallback);
+                          const std::string& file, const std::string& fallback, const std::string& flag = "");
 
 struct FigureRequest {
   const AttentionData* data = nullptr;
@@ -37,6 +38,18 @@ Figure grid_figure(const FigureRequest& req);
 Figure flow_figure(const FigureRequest& req);
 Figure flowgraph_figure(const FigureRequest& req);
 Figure contrast_figure(const FigureRequest& req);
+
+/// What contrast draws: A, B and A − B over the compared positions, each panel's own labels, how B
+/// was aligned to A, and what was left unpaired (docs/visualize.md, "contrast").
+struct ContrastPanels {
+  Matrix a, b, diff;
+  std::vector<std::string> labels_a, labels_b, labels_d;
+  std::string alignment;
+  std::vector<std::string> unpaired;
+  Selection layers_b, heads_b;
+  double vmax = 0, dmax = 0;  // largest unmasked value of A and B; largest |A − B|
+};
+ContrastPanels contrast_panels(const FigureRequest& req);
 Figure profile_figure(const FigureRequest& req);
 
 // ---- helpers shared by the kinds (figures_common.cpp) ----
@@ -63,6 +76,20 @@ std::string model_label(const AttentionData& d);
 std::string text_excerpt(const AttentionData& d, size_t max_chars = 60);
 /// A token chosen by index ("7") or by its label text ("cat"); InputError listing tokens otherwise.
 int64_t find_token(const AttentionData& d, const std::string& spec, const char* flag);
+// ---- word level (words.cpp, over atlas/process/words.hpp) ----
+
+/// True when the document's axis is already words: written by `atlas process words` (an op "words"
+/// in meta.process) or converted by word_level_document.
+bool is_word_level(const AttentionData& d);
+/// The document at word level (process::to_word_level), marked so is_word_level holds.
+AttentionData word_level_document(const AttentionData& d);
+/// Alignment keys of the positions of `d` (words: process::word_key; special tokens as they are).
+std::vector<std::string> word_keys(const AttentionData& d);
+/// Query positions chosen by `--focus` / `--target` SPEC: a token index ("7"), a token's label
+/// ("cat"), else a word ("Lucy", "she#2" = its second occurrence): at token level the word's
+/// tokens, at word level the word itself. InputError listing the words otherwise.
+std::vector<int64_t> find_positions(const AttentionData& d, const std::string& spec, const char* flag);
+
 /// Widest of `labels` at `size`.
 double max_text_width(const Style& style, const std::vector<std::string>& labels, double size);
 

@@ -2,7 +2,9 @@
 #include <cctype>
 
 #include "atlas/core/error.hpp"
+#include "atlas/core/index_list.hpp"
 #include "atlas/core/utf8.hpp"
+#include "render/draw.hpp"
 #include "render/figures.hpp"
 
 namespace atlas::render {
@@ -10,6 +12,9 @@ namespace atlas::render {
 std::string Selection::describe(const std::vector<int64_t>& index, const char* what) const {
   std::vector<int64_t> ids;
   for (int64_t p : positions) ids.push_back(index[p]);
+  // `atlas process` stores an aggregated axis with size 1 and index -1 (rollout, --over heads).
+  if (index.size() == 1 && index[0] < 0) return fmt::format("{}s aggregated", what);
+  if (mean && positions.size() == 1) return fmt::format("{} {}", what, ids[0]);
   if (!mean) {
     if (ids.size() == 1) return fmt::format("{} {}", what, ids[0]);
     // "heads 0–7" reads better in a title than "head 0,1,2,3,4,5,6,7".
@@ -23,40 +28,14 @@ std::string Selection::describe(const std::vector<int64_t>& index, const char* w
 }
 
 Selection parse_selection(const std::string& text_in, const std::vector<int64_t>& index, const char* what,
-                          const std::string& file, const std::string& fallback) {
+                          const std::string& file, const std::string& fallback, const std::string& flag_in) {
   const std::string text = text_in.empty() ? fallback : text_in;
   Selection sel;
-  if (text == "mean" || text == "all") {
-    for (size_t i = 0; i < index.size(); ++i) sel.positions.push_back(static_cast<int64_t>(i));
-    sel.mean = text == "mean";
-    return sel;
-  }
-  auto position = [&](int64_t id) -> int64_t {
-    for (size_t i = 0; i < index.size(); ++i)
-      if (index[i] == id) return static_cast<int64_t>(i);
-    ATLAS_FAIL(InputError, "'{}' has no {} {} (stored {}s: {})", file, what, id, what, fmt::join(index, ", "));
-  };
-  auto number = [&](const std::string& s) -> int64_t {
-    ATLAS_CHECK(!s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); }),
-                InputError, "--{} expects an index, a list '0,2', a range '1-3', 'mean' or 'all'; got '{}'",
-                what, text);
-    return std::stoll(s);
-  };
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t comma = text.find(',', start);
-    std::string part = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    size_t dash = part.find('-');
-    if (dash != std::string::npos && dash > 0) {
-      int64_t a = number(part.substr(0, dash)), b = number(part.substr(dash + 1));
-      ATLAS_CHECK(a <= b, InputError, "--{}: empty range '{}'", what, part);
-      for (int64_t v = a; v <= b; ++v) sel.positions.push_back(position(v));
-    } else {
-      sel.positions.push_back(position(number(part)));
-    }
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
+  // "mean" is visualize's own form: every stored index, averaged into one matrix. Everything else
+  // ("all", "3", "0,2", "1-3", "-1") is the index-list grammar every subcommand shares.
+  sel.mean = text == "mean";
+  const std::string flag = flag_in.empty() ? std::string("--") + what : flag_in;
+  sel.positions = select_indices(sel.mean ? "all" : text, index, IndexAxis{flag, what, fmt::format("'{}'", file)});
   return sel;
 }
 
@@ -129,7 +108,15 @@ Matrix restrict_matrix(const AttentionData& d, const std::vector<float>& full, c
 }
 
 std::string model_label(const AttentionData& d) {
-  return d.model_name.empty() ? d.path.stem().string() : d.model_name;
+  std::string label = d.model_name.empty() ? d.path.stem().string() : d.model_name;
+  // What `atlas process` (or --words) made of the attention, so a rollout is not read as a head.
+  if (d.meta && d.meta->process.is_array()) {
+    std::vector<std::string> ops;
+    for (const auto& step : d.meta->process)
+      if (step.is_object() && step.contains("op") && step["op"].is_string()) ops.push_back(step["op"].get<std::string>());
+    if (!ops.empty()) label += fmt::format(" \u00B7 {}", fmt::join(ops, " \u2192 "));
+  }
+  return label;
 }
 
 std::string text_excerpt(const AttentionData& d, size_t max_chars) {

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "atlas/core/error.hpp"
+#include "render/draw.hpp"
 #include "render/figures.hpp"
 
 namespace atlas::render {
@@ -16,9 +17,16 @@ Figure flow_figure(const FigureRequest& req) {
               "flow shows one layer (or --layer mean); got {} layers", req.layers.positions.size());
   const auto vis = visible_tokens(d, o.hide_special);
   const auto labels = token_display(d, o, vis, style);
-  const int64_t focus = o.focus.empty() ? -1 : find_token(d, o.focus, "focus");
-  ATLAS_CHECK(focus < 0 || std::find(vis.begin(), vis.end(), focus) != vis.end(), InputError,
-              "--focus {}: token is hidden by --hide-special", o.focus);
+  // --focus: a token, or a word (all of its pieces at token level).
+  std::vector<int64_t> focus = o.focus.empty() ? std::vector<int64_t>{} : find_positions(d, o.focus, "focus");
+  focus.erase(std::remove_if(focus.begin(), focus.end(),
+                             [&](int64_t t) { return std::find(vis.begin(), vis.end(), t) == vis.end(); }),
+              focus.end());
+  ATLAS_CHECK(o.focus.empty() || !focus.empty(), InputError, "--focus {}: token is hidden by --hide-special", o.focus);
+  auto focused = [focus](int64_t t) { return std::find(focus.begin(), focus.end(), t) != focus.end(); };
+  std::string focus_label;
+  for (int64_t t : focus) focus_label += d.token_labels[t];
+  if (o.focus.find('#') != std::string::npos) focus_label = o.focus;  // "she#2": which occurrence
 
   // One matrix per drawn head (or one head-mean).
   struct Layer {
@@ -29,7 +37,8 @@ Figure flow_figure(const FigureRequest& req) {
   std::vector<Layer> heads;
   Selection one_layer = req.layers;
   if (req.heads.mean) {
-    heads.push_back({mean_matrix(d, one_layer, req.heads), style.head_colors[0], "mean"});
+    // One matrix: the accent colour, darker than the first head colour, so weak links stay visible.
+    heads.push_back({mean_matrix(d, one_layer, req.heads), style.accent, "mean"});
   } else {
     for (size_t n = 0; n < req.heads.positions.size(); ++n) {
       Selection h;
@@ -42,8 +51,33 @@ Figure flow_figure(const FigureRequest& req) {
   const std::string title = !o.title.empty() ? o.title
       : fmt::format("{} \u00B7 {} \u00B7 {}{}", model_label(d), req.layers.describe(d.layers, "layer"),
                     req.heads.describe(d.heads, "head"),
-                    focus >= 0 ? fmt::format(" \u00B7 from \u201C{}\u201D", display_label(d.token_labels[focus], 20)) : "");
-  const std::string subtitle = fmt::format("links \u2265 {:g}; width and opacity \u221D attention", o.threshold);
+                    focus.empty() ? "" : fmt::format(" \u00B7 from \u201C{}\u201D", display_label(focus_label, 20)));
+  const std::string subtitle =
+      o.top_links > 0
+          ? fmt::format("per query the {} strongest link{} \u2265 {:g}{}; width and opacity \u221D attention", o.top_links,
+                        o.top_links == 1 ? "" : "s", o.threshold, heads.size() > 1 ? " of each head" : "")
+          : fmt::format("links \u2265 {:g}; width and opacity \u221D attention", o.threshold);
+  // The links drawn: per head and query, those at or above the threshold, at most top_links of them
+  // (the strongest). Drawn weakest first so the strong ones stay on top.
+  struct Link {
+    size_t head, a, b;
+    float w;
+  };
+  std::vector<Link> links;
+  for (size_t hn = 0; hn < heads.size(); ++hn)
+    for (size_t a = 0; a < vis.size(); ++a) {
+      if (!focus.empty() && !focused(vis[a])) continue;
+      std::vector<Link> row;
+      for (size_t b = 0; b < vis.size(); ++b) {
+        if (vis[b] >= d.k) continue;
+        const float w = heads[hn].a[vis[a] * d.k + vis[b]];
+        if (w >= o.threshold && w > 0) row.push_back({hn, a, b, w});
+      }
+      std::sort(row.begin(), row.end(), [](const Link& x, const Link& y) { return x.w > y.w || (x.w == y.w && x.b < y.b); });
+      if (o.top_links > 0 && row.size() > size_t(o.top_links)) row.resize(size_t(o.top_links));
+      links.insert(links.end(), row.begin(), row.end());
+    }
+  std::stable_sort(links.begin(), links.end(), [](const Link& x, const Link& y) { return x.w < y.w; });
   const double W = req.width > 0 ? req.width : std::min(style.width * 72, 4.5 * 72);
   const double th = title_height(style, title, subtitle);
   const double fh = measure_text(style, "Ag", style.tick_size).height;
@@ -59,7 +93,6 @@ Figure flow_figure(const FigureRequest& req) {
   const double xl = style.margin + label_w + 4, xr = W - style.margin - label_w - 4;
   ATLAS_CHECK(xr - xl > 20, InputError, "figure is too narrow for these token labels; give a larger --width");
   const double y0 = style.margin + th + legend_h + header_h;
-  const double threshold = o.threshold;
 
   Figure f;
   f.width = W;
@@ -85,26 +118,20 @@ Figure flow_figure(const FigureRequest& req) {
     const int step = line_step(pitch, style.tick_size);
     cairo_set_line_cap(cr, CAIRO_LINE_CAP_BUTT);
     const double alpha_scale = heads.size() > 1 ? 0.8 : 1.0;
-    for (const auto& h : heads)
-      for (size_t a = 0; a < vis.size(); ++a) {
-        if (focus >= 0 && vis[a] != focus) continue;
-        for (size_t b = 0; b < vis.size(); ++b) {
-          if (vis[b] >= d.k) continue;
-          const float w = h.a[vis[a] * d.k + vis[b]];
-          if (!(w >= threshold) || w <= 0) continue;
-          Color c = h.color;
-          c.a = std::clamp(0.15 + 0.85 * double(w), 0.0, 1.0) * alpha_scale;
-          set_color(cr, c);
-          cairo_set_line_width(cr, 0.25 + 2.75 * std::sqrt(double(w)) * std::min(1.0, pitch / 8.0));
-          const double ya = y0 + (a + 0.5) * pitch, yb = y0 + (b + 0.5) * pitch;
-          cairo_move_to(cr, xl + 2, ya);
-          cairo_curve_to(cr, xl + (xr - xl) * 0.35, ya, xr - (xr - xl) * 0.35, yb, xr - 2, yb);
-          cairo_stroke(cr);
-        }
-      }
+    for (const Link& link : links) {
+      const double w = link.w;
+      Color c = heads[link.head].color;
+      c.a = std::clamp(0.15 + 0.85 * w, 0.0, 1.0) * alpha_scale;
+      set_color(cr, c);
+      cairo_set_line_width(cr, 0.25 + 2.75 * std::sqrt(w) * std::min(1.0, pitch / 8.0));
+      const double ya = y0 + (link.a + 0.5) * pitch, yb = y0 + (link.b + 0.5) * pitch;
+      cairo_move_to(cr, xl + 2, ya);
+      cairo_curve_to(cr, xl + (xr - xl) * 0.35, ya, xr - (xr - xl) * 0.35, yb, xr - 2, yb);
+      cairo_stroke(cr);
+    }
     for (size_t a = 0; a < vis.size(); a += step) {
       const double y = y0 + (a + 0.5) * pitch;
-      const bool emph = focus >= 0 && vis[a] == focus;
+      const bool emph = focused(vis[a]);
       draw_text(cr, style, labels[a], style.tick_size, xl - 3, y, 1, 0.5, emph ? style.accent : style.foreground, 0, emph);
       draw_text(cr, style, labels[a], style.tick_size, xr + 3, y, 0, 0.5, style.foreground);
     }

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "atlas/core/error.hpp"
+#include "render/draw.hpp"
 #include "render/figures.hpp"
 
 namespace atlas::render {
@@ -20,7 +21,8 @@ Figure flowgraph_figure(const FigureRequest& req) {
   const auto labels = token_display(d, o, vis, style);
   const int64_t T = static_cast<int64_t>(vis.size());
   int64_t target = vis.back();
-  if (!o.target.empty()) target = find_token(d, o.target, "target");
+  // A word of several tokens: its last piece, the one that has read the whole word.
+  if (!o.target.empty()) target = find_positions(d, o.target, "target").back();
   const auto tpos = std::find(vis.begin(), vis.end(), target);
   ATLAS_CHECK(tpos != vis.end(), InputError, "--target {}: token is hidden by --hide-special", o.target);
   const int64_t t_index = tpos - vis.begin();

@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "atlas/core/error.hpp"
+#include "render/draw.hpp"
 #include "render/figures.hpp"
 
 namespace atlas::render {
@@ -38,8 +39,9 @@ Figure grid_figure(const FigureRequest& req) {
   const std::string cbar_label = "attention weight";
 
   std::vector<std::string> row_labels, col_labels;
-  for (int64_t l : lp) row_labels.push_back(fmt::format("L{}", d.layers[l]));
-  for (int64_t h : hp) col_labels.push_back(fmt::format("H{}", d.heads[h]));
+  // Index -1: an axis that `atlas process` aggregated (rollout, aggregate --over heads).
+  for (int64_t l : lp) row_labels.push_back(d.layers[l] < 0 ? "agg." : fmt::format("L{}", d.layers[l]));
+  for (int64_t h : hp) col_labels.push_back(d.heads[h] < 0 ? "agg." : fmt::format("H{}", d.heads[h]));
   const double W = req.width > 0 ? req.width : style.width * 72;
   const double th = title_height(style, title, subtitle);
   const double fh = measure_text(style, "Ag", style.label_size).height;
@@ -53,6 +55,10 @@ Figure grid_figure(const FigureRequest& req) {
   if (req.height > 0) {
     const double ah = req.height - 2 * style.margin - th - fh - 4 - axis_title;
     panel = std::min(panel, (ah - gap * (R - 1)) / R / aspect);
+  } else {
+    // Few columns, many rows (a rollout: layers x one aggregated head): keep the page at most about
+    // 1.4 times as tall as wide instead of one full-width panel per row.
+    panel = std::min(panel, (1.4 * aw - gap * (R - 1)) / R / aspect);
   }
   ATLAS_CHECK(panel > 1, InputError, "figure is too small for {} x {} panels; give a larger --width/--height", R, C);
   const double panel_h = panel * aspect;

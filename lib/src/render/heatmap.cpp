@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "atlas/core/error.hpp"
+#include "render/draw.hpp"
 #include "render/figures.hpp"
 
 namespace atlas::render {

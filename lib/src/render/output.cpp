@@ -12,6 +12,8 @@
 #include <map>
 #include <regex>
 
+#include <zlib.h>
+
 #include "atlas/core/error.hpp"
 #include "atlas/core/fs.hpp"
 #include "atlas/core/version.hpp"
@@ -65,6 +67,36 @@ cairo_status_t append_to_string(void* closure, const unsigned char* data, unsign
   return CAIRO_STATUS_SUCCESS;
 }
 
+// Cairo's PNG writer records no resolution, so viewers and word processors assume 72 or 96 dpi and
+// place a 300 dpi figure 3-4x too large. libpng (png_set_pHYs) is not among our libraries and cairo
+// exposes no hook, so the pHYs chunk is spliced into cairo's output right after IHDR (where the PNG
+// specification wants it: before IDAT), its CRC computed with zlib's crc32.
+std::string with_png_dpi(const std::string& png, int dpi) {
+  static const char kSignature[8] = {'\x89', 'P', 'N', 'G', '\r', '\n', '\x1a', '\n'};
+  ATLAS_CHECK(png.size() >= 33 && png.compare(0, 8, kSignature, 8) == 0 && png.compare(12, 4, "IHDR") == 0,
+              Error, "cairo wrote a PNG without an IHDR chunk first");
+  auto be32 = [](std::string& out, uint32_t v) {
+    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(char((v >> shift) & 0xFF));
+  };
+  const uint32_t ihdr_len = (uint32_t(uint8_t(png[8])) << 24) | (uint32_t(uint8_t(png[9])) << 16) |
+                            (uint32_t(uint8_t(png[10])) << 8) | uint32_t(uint8_t(png[11]));
+  const size_t after_ihdr = 8 + 12 + size_t(ihdr_len);  // signature, then length + type + data + crc
+  // pHYs: pixels per metre in x and y, unit 1 (metre).
+  const uint32_t ppm = uint32_t(std::lround(dpi / 0.0254));
+  std::string chunk;
+  be32(chunk, 9);
+  chunk += "pHYs";
+  be32(chunk, ppm);
+  be32(chunk, ppm);
+  chunk.push_back(char(1));
+  const uLong crc = crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(chunk.data() + 4), 13);
+  be32(chunk, uint32_t(crc));
+  std::string out = png.substr(0, after_ihdr);
+  out += chunk;
+  out.append(png, after_ihdr, std::string::npos);
+  return out;
+}
+
 // Cairo numbers SVG ids (surface886, image890) with process-wide counters, so a second figure in the
 // same process would differ; renumbering them in order of appearance makes output depend on the input only.
 std::string canonical_svg_ids(const std::string& svg) {
@@ -113,13 +145,19 @@ void write_figure(const fs::path& path, const Figure& figure, const Style& style
           cairo_surface_destroy(s);
           throw;
         }
-        errno = 0;
-        cairo_status_t st = cairo_surface_write_to_png(s, tmp.c_str());
-        const int err = errno;  // cairo says only "error while writing"; stdio's errno says why (ENOSPC, EFBIG)
+        std::string png;
+        cairo_status_t st = cairo_surface_write_to_png_stream(s, append_to_string, &png);
         cairo_surface_destroy(s);
-        ATLAS_CHECK(st == CAIRO_STATUS_SUCCESS, IoError, "cannot write '{}': {}{}", path.string(),
-                    cairo_status_to_string(st),
-                    st == CAIRO_STATUS_WRITE_ERROR && err != 0 ? std::string(": ") + std::strerror(err) : "");
+        ATLAS_CHECK(st == CAIRO_STATUS_SUCCESS, IoError, "cannot write '{}': {}", path.string(),
+                    cairo_status_to_string(st));
+        png = with_png_dpi(png, dpi);
+        errno = 0;
+        std::ofstream out(tmp, std::ios::binary);
+        out.write(png.data(), std::streamsize(png.size()));
+        out.close();
+        const int err = errno;  // the stream says only "failed"; errno says why (ENOSPC, EFBIG)
+        ATLAS_CHECK(out.good(), IoError, "cannot write '{}'{}", path.string(),
+                    err != 0 ? std::string(": ") + std::strerror(err) : "");
         break;
       }
       case Format::Svg: {

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "atlas/core/error.hpp"
+#include "render/draw.hpp"
 #include "render/figures.hpp"
 
 namespace atlas::render {

@@ -83,7 +83,8 @@ Figure build(const std::string& kind, const FigureRequest& req) {
 // Kind defaults for --layer / --head.
 std::pair<std::string, std::string> default_selection(const std::string& kind) {
   if (kind == "heatmap") return {"", "mean"};
-  if (kind == "flow") return {"", "all"};
+  // One matrix by default: eight overlaid heads of every link are unreadable (--head all asks for them).
+  if (kind == "flow") return {"", "mean"};
   if (kind == "contrast") return {"", "mean"};
   return {"all", "all"};
 }
@@ -121,6 +122,7 @@ std::vector<fs::path> visualize(const VisualizeOptions& o) {
     ATLAS_CHECK(o.inputs.size() == 2, InputError, "visualize contrast takes exactly two inputs, got {}", o.inputs.size());
   ATLAS_CHECK(!o.output.empty(), InputError, "visualize: no output given (-o FILE or -o DIR/)");
   ATLAS_CHECK(o.threshold >= 0 && o.threshold <= 1, InputError, "--threshold must be in [0, 1], got {}", o.threshold);
+  ATLAS_CHECK(o.top_links >= 0, InputError, "--top-links must be 0 (all) or more, got {}", o.top_links);
 
   // Style and colour map first: a bad style must fail before any input is read.
   const Style style = load_style(o.style);
@@ -131,7 +133,10 @@ std::vector<fs::path> visualize(const VisualizeOptions& o) {
   ATLAS_CHECK(ak.empty() || ak == "encoder" || ak == "decoder" || ak == "cross" || ak == format::kSelfAttention ||
                   ak == format::kEncoderAttention || ak == format::kDecoderAttention || ak == format::kCrossAttention,
               InputError, "unknown --kind '{}' (expected encoder, decoder or cross)", ak);
-  for (const auto& in : o.inputs) data.push_back(load_attention(in.string(), ak));
+  for (const auto& in : o.inputs) {
+    data.push_back(load_attention(in.string(), ak));
+    if (o.words) data.back() = word_level_document(data.back());
+  }
   for (const auto& d : data)
     ATLAS_CHECK(!d.keys_differ() || o.kind == "heatmap", InputError,
                 "visualize {}: cross-attention is not square (decoder queries x encoder keys); draw it as a heatmap",
@@ -180,13 +185,20 @@ std::vector<fs::path> visualize(const VisualizeOptions& o) {
       for (const auto& hs : head_specs) {
         Job j{o.kind, in, ls, hs, {}};
         if (to_dir) {
+          // File names carry the model indices selected ("-1" and "1-3" resolved: L4, L1+2+3).
+          auto name_of = [](const std::string& spec, const Selection& s, const std::vector<int64_t>& index) {
+            if (spec == "mean" || spec == "all") return spec;
+            std::vector<int64_t> ids;
+            for (int64_t p : s.positions) ids.push_back(index[p]);
+            return fmt::format("{}", fmt::join(ids, "+"));
+          };
+          const std::string ln = name_of(ls, parse_selection(ls, d.layers, "layer", d.path.string(), ""), d.layers);
+          const std::string hn = name_of(hs, parse_selection(hs, d.heads, "head", d.path.string(), ""), d.heads);
           std::string sel;
-          if (o.kind == "heatmap" || o.kind == "flow" || o.kind == "contrast") sel = fmt::format("_L{}_H{}", ls, hs);
-          else if (o.kind == "grid" && o.all_layers) sel = fmt::format("_L{}", ls);
-          for (char& c : sel)
-            if (c == ',') c = '+';
+          if (o.kind == "heatmap" || o.kind == "flow" || o.kind == "contrast") sel = fmt::format("_L{}_H{}", ln, hn);
+          else if (o.kind == "grid" && o.all_layers) sel = fmt::format("_L{}", ln);
           std::map<std::string, std::string> vars = {
-              {"stem", d.path.stem().string()}, {"kind", o.kind}, {"layer", ls}, {"head", hs}, {"sel", sel}, {"ext", ext}};
+              {"stem", d.path.stem().string()}, {"kind", o.kind}, {"layer", ln}, {"head", hn}, {"sel", sel}, {"ext", ext}};
           j.output = o.output / expand_pattern(o.name_pattern, vars);
         } else {
           j.output = o.output;
@@ -194,8 +206,8 @@ std::vector<fs::path> visualize(const VisualizeOptions& o) {
         parse_selection(ls, d.layers, "layer", d.path.string(), "");
         parse_selection(hs, d.heads, "head", d.path.string(), "");
         if (o.kind == "contrast") {
-          if (!o.layer_b.empty()) parse_selection(o.layer_b, data[1].layers, "layer", data[1].path.string(), "");
-          if (!o.head_b.empty()) parse_selection(o.head_b, data[1].heads, "head", data[1].path.string(), "");
+          if (!o.layer_b.empty()) parse_selection(o.layer_b, data[1].layers, "layer", data[1].path.string(), "", "--layer-b");
+          if (!o.head_b.empty()) parse_selection(o.head_b, data[1].heads, "head", data[1].path.string(), "", "--head-b");
         }
         jobs.push_back(std::move(j));
       }
@@ -212,8 +224,8 @@ std::vector<fs::path> visualize(const VisualizeOptions& o) {
     req.heads = parse_selection(job.head, d.heads, "head", d.path.string(), "");
     if (o.kind == "contrast") {
       const AttentionData& b = data[1];
-      if (!o.layer_b.empty()) req.other_layers = parse_selection(o.layer_b, b.layers, "layer", b.path.string(), "");
-      if (!o.head_b.empty()) req.other_heads = parse_selection(o.head_b, b.heads, "head", b.path.string(), "");
+      if (!o.layer_b.empty()) req.other_layers = parse_selection(o.layer_b, b.layers, "layer", b.path.string(), "", "--layer-b");
+      if (!o.head_b.empty()) req.other_heads = parse_selection(o.head_b, b.heads, "head", b.path.string(), "", "--head-b");
     }
     if (o.kind == "heatmap" || o.kind == "contrast") {
       // One matrix: a list of several layers/heads is shown as their mean.

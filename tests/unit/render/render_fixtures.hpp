@@ -2,6 +2,7 @@
 // Attention NPZ files with known values, written through atlas::io::NpzWriter (the real format).
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -20,7 +21,22 @@ struct FixtureSpec {
   bool with_meta = true;
   bool with_tokens = true;
   std::string text = "The cat sat on the mat";
+  /// Cells {layer, head, query, key} set to `poison` (NaN unless told) to test the finiteness check.
+  std::vector<std::array<int64_t, 4>> poisoned;
+  float poison = std::nanf("");
+  nlohmann::json meta_extra = nlohmann::json::object();  ///< merged into meta (e.g. "process")
 };
+
+/// A fixture whose text is its labels joined (special tokens left out), as a tokenizer with offsets
+/// produces: `labels` are the pieces, `<...>` ones special.
+inline FixtureSpec text_fixture(const std::vector<std::string>& labels) {
+  FixtureSpec s;
+  s.tokens = s.labels = labels;
+  s.text.clear();
+  for (const auto& l : labels)
+    if (!(l.size() > 1 && l[0] == '<')) s.text += l;
+  return s;
+}
 
 /// attention[l][h][i][j] for the fixtures: causal rows with a known, deterministic pattern.
 inline float fixture_value(int64_t l, int64_t h, int64_t i, int64_t j, int64_t q, bool causal) {
@@ -39,6 +55,7 @@ inline void write_fixture(const std::filesystem::path& path, const FixtureSpec& 
     for (int64_t h = 0; h < s.heads; ++h)
       for (int64_t i = 0; i < q; ++i)
         for (int64_t j = 0; j < q; ++j) att.push_back(fixture_value(l, h, i, j, q, s.causal));
+  for (const auto& c : s.poisoned) att[size_t(((c[0] * s.heads + c[1]) * q + c[2]) * q + c[3])] = s.poison;
   io::NpzWriter w(path);
   w.add("attention", io::NdArray::from<float>({s.layers, s.heads, q, q}, att));
   std::vector<int64_t> layers, heads, offsets;
@@ -75,6 +92,7 @@ inline void write_fixture(const std::filesystem::path& path, const FixtureSpec& 
                            {"model", {{"path", "/models/fixture-model"}, {"model_type", "llama"},
                                       {"causal", s.causal}, {"checkpoint_sha256", "0123abcd"}}},
                            {"input", {{"text", s.text}, {"source", "text"}}}};
+    meta.update(s.meta_extra);
     w.add("meta", io::NdArray::scalar_string(meta.dump()));
   }
   w.close();

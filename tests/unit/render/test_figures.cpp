@@ -201,10 +201,10 @@ TEST_CASE("bad input: missing arrays, absent layer/head, bad style, unwritable o
   CHECK_THROWS_WITH_AS(visualize(o), doctest::Contains("has no array 'tokens'"), FormatError);
   o.inputs = {in};
   o.layer = "7";
-  CHECK_THROWS_WITH_AS(visualize(o), doctest::Contains("has no layer 7"), InputError);
+  CHECK_THROWS_WITH_AS(visualize(o), doctest::Contains("--layer '7': layer 7 is not there"), InputError);
   o.layer = "";
   o.head = "9";
-  CHECK_THROWS_WITH_AS(visualize(o), doctest::Contains("has no head 9"), InputError);
+  CHECK_THROWS_WITH_AS(visualize(o), doctest::Contains("--head '9': head 9 is not there"), InputError);
   o.head = "";
   std::ofstream(dir / "bad.yaml") << "font: x\ncolour_map: viridis\n";
   o.style = (dir / "bad.yaml").string();

@@ -5,11 +5,13 @@
 /// `tokenize` and `visualize` start without loading its ~290 shared libraries.
 /// Torch-free header. Exceptions thrown inside the module (InputError ...) reach the caller unchanged.
 #include <cstddef>
+#include <memory>
 
 #include <memory>
 
 #include "atlas/extract/extract.hpp"
 #include "atlas/extract/scorer.hpp"
+#include "atlas/extract/serve_model.hpp"
 
 namespace atlas::extract {
 
@@ -26,6 +28,8 @@ struct Backend {
   ExtractSummary (*run_extract)(const ExtractOptions&) = nullptr;
   CorpusSummary (*run_corpus)(const CorpusOptions&) = nullptr;
   std::unique_ptr<Scorer> (*open_scorer)(const RunOptions&) = nullptr;   // bias audits (atlas/bias/)
+  std::shared_ptr<ServeModel> (*open_model)(const RunOptions&) = nullptr;   // atlas serve
+  CorpusSummary (*visit_corpus)(const CorpusOptions&, const CorpusVisitor&, const CorpusFailure&) = nullptr;
 };
 
 /// The backend of libatlas_torch.so, loaded on the first call. Looks, in order, at

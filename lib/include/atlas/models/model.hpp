@@ -88,12 +88,16 @@ inline constexpr const char* kAttnProbs = "attn_probs";                 // [B,H,
 inline constexpr const char* kEncoderAttnProbs = "encoder_attn_probs";  // [B,H,S_enc,S_enc]
 inline constexpr const char* kDecoderAttnProbs = "decoder_attn_probs";  // [B,H,T_dec,T_dec] (causal)
 inline constexpr const char* kCrossAttnProbs = "cross_attn_probs";      // [B,H,T_dec,S_enc]
+/// ‖f_h(x_j)‖ (Kobayashi et al. 2020): norm of each value vector after its head's slice of the
+/// output projection (bias excluded). [B,H,T] float32; llama-, gpt2- and bert-family models.
+inline constexpr const char* kValueNorms = "value_norms";
 
 /// Receives named intermediates. Names:
 ///   "attn_probs" layer l  [B,H,T,T] self-attention of a decoder-only or encoder-only model
 ///   "encoder_attn_probs" layer l  [B,H,T,T] encoder self-attention of an encoder-decoder (T = S_enc)
 ///   "decoder_attn_probs" layer l  [B,H,T_dec,T_dec] decoder self-attention (causal)
 ///   "cross_attn_probs"   layer l  [B,H,T_dec,S_enc] decoder-to-encoder cross-attention
+///   "value_norms" layer l  [B,H,T] ‖(x_j W_V^h + b_V^h) W_O^h‖ of a single-stack model (kValueNorms)
 ///   "hidden"     layer i  [B,T,D] input of layer i; i = num_layers is the final output (after the
 ///                         final norm for pre-LN models), as transformers' output_hidden_states
 ///   "encoder_hidden" / "decoder_hidden" layer i  the same for each stack of an encoder-decoder

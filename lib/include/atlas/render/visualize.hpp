@@ -34,9 +34,12 @@ struct VisualizeOptions {
   bool values = false;        ///< print cell values (small matrices)
   bool hide_special = false;  ///< drop template tokens (<s>, [CLS], …) from both axes
   bool raw_tokens = false;    ///< vocabulary strings (Ġ, ▁, ##) instead of token_labels
+  bool words = false;         ///< word level: inputs converted from tokens + offsets + text (files from
+                              ///< `atlas process words` already are)
   double threshold = 0.05;    ///< flow / flowgraph: links below are not drawn
-  std::string focus;          ///< flow: keep one query token's links (index or text)
-  std::string target;         ///< flowgraph: output token whose paths are emphasised (index or text)
+  int top_links = 3;          ///< flow: at most this many links per query and head (strongest first); 0 = all
+  std::string focus;          ///< flow: keep one query's links: token index, token text, or word ("Lucy", "she#2")
+  std::string target;         ///< flowgraph: output token whose paths are emphasised (as --focus; a word: its last token)
   std::string title;          ///< overrides the generated title
   std::string format = "png"; ///< batch: extension of the files written into the directory
   std::string name_pattern = "{stem}_{kind}{sel}.{ext}";  ///< batch file names

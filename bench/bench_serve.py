@@ -1,0 +1,211 @@
+#!/usr/bin/env python3
+"""Latency of `atlas serve`: request -> rendered SVG on a BERT-base-shaped model with random weights.
+
+Writes a BertModel checkpoint (12 layers, 12 heads, 768 hidden, 3072 intermediate, vocab 30522,
+512 positions; ~110 M parameters, ~420 MiB float32) with numpy, a config.json and a vocab.txt (the
+tiny reference BERT's 1000 entries padded with [unused] pieces), starts `atlas serve` on it and times,
+over HTTP on one machine:
+
+  new text    POST /api/render (inline SVG) for a 64-token text not seen before: tokenize, forward
+              pass, NPZ, render (the path a user typing a sentence takes; debounced on the page)
+  re-render   the same text, another layer/head: the cached result, render only
+  run only    POST /api/run for a new 64-token text (tokens + the chosen matrix as JSON)
+  extend      a 500-token text, then the same text with a few words appended: the ratio of the
+              second request's time to a full run of a new 500-token text. The server keeps no
+              key/value cache (encoder attention changes at every position when text is appended,
+              and the models do not return past keys/values), so this ratio is ~1.
+
+    /usr/bin/python3 bench/bench_serve.py --atlas build/bin/atlas [--requests 40] [--model-dir /tmp/bert-base-rand]
+
+Prints p50 / p95 in milliseconds; nothing is asserted (a benchmark, not a test).
+"""
+import argparse
+import json
+import os
+import random
+import re
+import statistics
+import struct
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REFERENCE_VOCAB = os.path.join(HERE, "..", "..", "shared", "reference", "models", "bert", "vocab.txt")
+
+
+def bert_specs(L=12, d=768, ff=3072, vocab=30522, positions=512):
+    specs = [("embeddings.word_embeddings.weight", (vocab, d)),
+             ("embeddings.position_embeddings.weight", (positions, d)),
+             ("embeddings.token_type_embeddings.weight", (2, d)),
+             ("embeddings.LayerNorm.weight", (d,)), ("embeddings.LayerNorm.bias", (d,))]
+    for i in range(L):
+        p = f"encoder.layer.{i}."
+        for name in ("query", "key", "value"):
+            specs += [(p + f"attention.self.{name}.weight", (d, d)), (p + f"attention.self.{name}.bias", (d,))]
+        specs += [(p + "attention.output.dense.weight", (d, d)), (p + "attention.output.dense.bias", (d,)),
+                  (p + "attention.output.LayerNorm.weight", (d,)), (p + "attention.output.LayerNorm.bias", (d,)),
+                  (p + "intermediate.dense.weight", (ff, d)), (p + "intermediate.dense.bias", (ff,)),
+                  (p + "output.dense.weight", (d, ff)), (p + "output.dense.bias", (d,)),
+                  (p + "output.LayerNorm.weight", (d,)), (p + "output.LayerNorm.bias", (d,))]
+    specs += [("pooler.dense.weight", (d, d)), ("pooler.dense.bias", (d,))]
+    return specs
+
+
+def write_model(out):
+    os.makedirs(out, exist_ok=True)
+    if os.path.exists(os.path.join(out, "model.safetensors")):
+        return
+    rng = np.random.default_rng(0)
+    specs = bert_specs()
+    header, offset, arrays = {}, 0, []
+    for name, shape in specs:
+        if name.endswith("LayerNorm.weight"):
+            a = np.ones(shape, np.float32)
+        elif name.endswith(".bias") or len(shape) == 1:
+            a = np.zeros(shape, np.float32)
+        else:
+            a = (rng.standard_normal(shape, dtype=np.float32) * 0.02).astype(np.float32)
+        n = a.nbytes
+        header[name] = {"dtype": "F32", "shape": list(shape), "data_offsets": [offset, offset + n]}
+        offset += n
+        arrays.append(a)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    tmp = os.path.join(out, ".model.safetensors.tmp")
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for a in arrays:
+            f.write(a.tobytes())
+    os.replace(tmp, os.path.join(out, "model.safetensors"))
+    config = {"architectures": ["BertModel"], "model_type": "bert", "hidden_size": 768, "num_hidden_layers": 12,
+              "num_attention_heads": 12, "intermediate_size": 3072, "hidden_act": "gelu",
+              "max_position_embeddings": 512, "type_vocab_size": 2, "vocab_size": 30522, "layer_norm_eps": 1e-12,
+              "pad_token_id": 0, "position_embedding_type": "absolute", "torch_dtype": "float32"}
+    json.dump(config, open(os.path.join(out, "config.json"), "w"), indent=2)
+    vocab = open(REFERENCE_VOCAB, encoding="utf-8").read().split("\n")
+    vocab = [v for v in vocab if v]
+    vocab += [f"[unused{i}]" for i in range(30522 - len(vocab))]
+    open(os.path.join(out, "vocab.txt"), "w", encoding="utf-8").write("\n".join(vocab) + "\n")
+    json.dump({"do_lower_case": True, "tokenizer_class": "BertTokenizer"},
+              open(os.path.join(out, "tokenizer_config.json"), "w"))
+
+
+def words_of_vocab():
+    vocab = [v for v in open(REFERENCE_VOCAB, encoding="utf-8").read().split("\n") if v]
+    return [v for v in vocab if re.fullmatch(r"[a-z]{2,}", v)]
+
+
+def post(url, body):
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    t0 = time.perf_counter()
+    with urllib.request.urlopen(req, timeout=600) as r:
+        data = r.read()
+    return time.perf_counter() - t0, json.loads(data)
+
+
+def pct(xs, q):
+    xs = sorted(xs)
+    k = (len(xs) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of the server process so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return 0.0
+
+
+def report(name, seconds, cpu=None):
+    ms = [s * 1000 for s in seconds]
+    extra = f"   server CPU {cpu * 1000 / len(ms):7.1f} ms/request" if cpu is not None else ""
+    print(f"{name:<34} n={len(ms):<3} p50 {pct(ms, 0.5):7.1f} ms   p95 {pct(ms, 0.95):7.1f} ms   "
+          f"mean {statistics.mean(ms):7.1f} ms{extra}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--atlas", default=os.path.join(HERE, "..", "build", "bin", "atlas"))
+    ap.add_argument("--model-dir", default="/tmp/atlas-bench-bert-base")
+    ap.add_argument("--requests", type=int, default=40)
+    ap.add_argument("--threads", type=int, default=0, help="threads per forward pass (0: all cores)")
+    a = ap.parse_args()
+
+    t0 = time.perf_counter()
+    write_model(a.model_dir)
+    print(f"model: {a.model_dir} (BertModel 12 x 12, 768 hidden, random weights; written/checked in "
+          f"{time.perf_counter() - t0:.1f} s)")
+    words = words_of_vocab()
+    rng = random.Random(1)
+
+    def text(n_words):
+        return " ".join(rng.choice(words) for _ in range(n_words))
+
+    proc = subprocess.Popen([a.atlas, "serve", "--model", a.model_dir, "--port", "0", "--threads", str(a.threads),
+                             "--cache", "8"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        m = re.search(r"listening on (\S+)", line)
+        if not m:
+            sys.exit(f"bench_serve: server did not start: {line} {proc.stderr.read()}")
+        url = m.group(1).rstrip("/")
+        print(f"server: {url} (load {time.perf_counter() - t0:.1f} s after start of the benchmark)")
+
+        # Warm-up, and check the token count: 62 words of the reference vocabulary + [CLS] [SEP].
+        _, r = post(url + "/api/run", {"text": text(62)})
+        print(f"text: {len(r['tokens'])} tokens")
+        for _ in range(3):
+            post(url + "/api/render", {"text": text(62), "kind": "heatmap", "layer": "5", "head": "3",
+                                       "format": "svg", "inline": True})
+
+        new, rerender, run_only = [], [], []
+        cpu_new = cpu_re = 0.0
+        for i in range(a.requests):
+            t = text(62)
+            c0 = cpu_seconds(proc.pid)
+            dt, _ = post(url + "/api/render", {"text": t, "kind": "heatmap", "layer": str(i % 12), "head": str(i % 12),
+                                               "format": "svg", "inline": True})
+            c1 = cpu_seconds(proc.pid)
+            new.append(dt)
+            dt, _ = post(url + "/api/render", {"text": t, "kind": "heatmap", "layer": str((i + 5) % 12),
+                                               "head": "mean", "format": "svg", "inline": True})
+            rerender.append(dt)
+            cpu_new += c1 - c0
+            cpu_re += cpu_seconds(proc.pid) - c1
+        c0 = cpu_seconds(proc.pid)
+        for i in range(a.requests):
+            dt, _ = post(url + "/api/run", {"text": text(62), "layer": "3", "head": "mean"})
+            run_only.append(dt)
+        cpu_run = cpu_seconds(proc.pid) - c0
+        print(f"\nload average before timing: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        report("new 64-token text -> SVG", new, cpu_new)
+        report("same text, other layer/head -> SVG", rerender, cpu_re)
+        report("new 64-token text -> /api/run JSON", run_only, cpu_run)
+
+        full, ext = [], []
+        for _ in range(max(3, a.requests // 8)):
+            base = text(498)
+            dt_full, r = post(url + "/api/run", {"text": base, "layer": "0", "head": "0"})
+            dt_ext, r2 = post(url + "/api/run", {"text": base + " " + text(4), "layer": "0", "head": "0"})
+            full.append(dt_full)
+            ext.append(dt_ext)
+        print(f"\nextend: {len(r['tokens'])} -> {len(r2['tokens'])} tokens")
+        report("500-token text (full run)", full)
+        report("same text + 4 words", ext)
+        print(f"extend / full (medians): {statistics.median(ext) / statistics.median(full):.2f} "
+              f"(no key/value cache reuse: every request recomputes)")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()

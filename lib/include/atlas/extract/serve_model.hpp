@@ -1,0 +1,62 @@
+#pragma once
+/// A model kept loaded between requests (`atlas serve`): the extract session behind one handle that
+/// runs one text (or id list) at a time and writes the attention NPZ exactly as `atlas extract`
+/// does. Opened through torch_backend().open_model; torch-free header.
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "atlas/extract/extract.hpp"
+
+namespace atlas::extract {
+
+struct ServeModelInfo {
+  std::string model_type, model_class;
+  int64_t num_layers = 0, num_heads = 0;
+  int64_t max_tokens = 0;      ///< position limit (0: none)
+  bool causal = false;
+  bool next_token = false;     ///< a causal LM head: run() reports next-token probabilities
+  bool encoder_decoder = false;
+  double seconds_load = 0;
+};
+
+struct ServeRequest {
+  std::optional<std::string> text;               ///< exactly one of text / ids
+  std::optional<std::vector<int64_t>> ids;
+  std::filesystem::path output;                  ///< the attention NPZ (temp file + rename)
+  int64_t max_tokens = 0;                        ///< >0: InputError when the input is longer
+  int64_t top_next = 10;                         ///< next-token candidates reported
+};
+
+struct TokenProbability {
+  int64_t id = 0;
+  std::string label;
+  double probability = 0;
+};
+
+struct ServeResult {
+  int64_t tokens = 0;
+  double seconds_model = 0;
+  /// Causal LMs: the distribution after the last token (softmax of its logits), complete, and the
+  /// `top_next` most likely tokens. Empty otherwise.
+  std::vector<float> next_probabilities;
+  std::vector<TokenProbability> next_top;
+};
+
+class ServeModel {
+ public:
+  virtual ~ServeModel() = default;
+  virtual const ServeModelInfo& info() const = 0;
+  /// Runs one input; not thread-safe (the caller holds one lock per model).
+  virtual ServeResult run(const ServeRequest& request) = 0;
+  /// Readable label of a vocabulary id (as token_labels writes it).
+  virtual std::string label(int64_t id) const = 0;
+};
+
+/// Loads the model and its tokenizer once (`options` as for extract: dtype, device, threads ...).
+std::shared_ptr<ServeModel> open_serve_model(const RunOptions& options);
+
+}  // namespace atlas::extract

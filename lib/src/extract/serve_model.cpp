@@ -1,0 +1,83 @@
+// The model handle of `atlas serve` (atlas/extract/serve_model.hpp): one Session kept loaded, run
+// one input at a time into an NPZ written exactly as run_extract() writes it.
+#include "atlas/extract/serve_model.hpp"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <numeric>
+
+#include "atlas/core/error.hpp"
+#include "atlas/io/npz.hpp"
+#include "extract/session.hpp"
+
+namespace atlas::extract {
+namespace {
+
+class TorchServeModel final : public ServeModel {
+ public:
+  explicit TorchServeModel(const RunOptions& options) : session_(options) {
+    const models::ModelInfo& i = session_.info();
+    ATLAS_CHECK(!i.is_encoder_decoder, ConfigError,
+                "atlas serve: '{}' is an encoder-decoder ({}); serve shows self-attention models only",
+                options.model_dir.string(), i.model_type);
+    info_.model_type = i.model_type;
+    info_.model_class = i.model_class;
+    info_.num_layers = i.num_layers;
+    info_.num_heads = i.num_heads;
+    info_.max_tokens = i.max_positions;
+    info_.causal = i.causal;
+    info_.next_token = i.causal && i.has_lm_head && i.vocab_size > 0;
+    info_.seconds_load = session_.seconds_load();
+    session_.set_logits(info_.next_token);
+  }
+
+  const ServeModelInfo& info() const override { return info_; }
+  std::string label(int64_t id) const override { return session_.label(id); }
+
+  ServeResult run(const ServeRequest& r) override {
+    ATLAS_CHECK(r.text.has_value() != r.ids.has_value(), InputError, "give exactly one input: text or ids");
+    Prepared doc = r.text ? session_.prepare_text(*r.text) : session_.prepare_ids(*r.ids);
+    const int64_t limit = r.max_tokens > 0 && (info_.max_tokens <= 0 || r.max_tokens < info_.max_tokens)
+                              ? r.max_tokens : info_.max_tokens;
+    ATLAS_CHECK(limit <= 0 || doc.size() <= limit, InputError,
+                "too many tokens: the input has {} but at most {} are accepted (--max-tokens, or the model's position limit)",
+                doc.size(), limit);
+    const double before = session_.seconds_model();
+    io::NpzWriter npz(r.output, io::Compression::Stored);
+    format::DocumentWriter writer(npz);
+    DocumentResult result = session_.run_streaming(doc, writer, false);
+    ServeResult out;
+    out.tokens = doc.size();
+    if (result.logits.defined()) {
+      // Only the distribution after the last token is kept; the NPZ stays what `atlas extract`
+      // (without --logits) writes.
+      const at::Tensor probs = at::softmax(result.logits.select(0, doc.size() - 1).to(at::kDouble), 0).to(at::kFloat).contiguous();
+      const float* p = probs.data_ptr<float>();
+      out.next_probabilities.assign(p, p + probs.numel());
+      std::vector<int64_t> order(out.next_probabilities.size());
+      std::iota(order.begin(), order.end(), 0);
+      const size_t k = std::min<size_t>(static_cast<size_t>(std::max<int64_t>(r.top_next, 0)), order.size());
+      std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(),
+                        [&](int64_t a, int64_t b) { return p[a] > p[b]; });
+      for (size_t n = 0; n < k; ++n) out.next_top.push_back({order[n], session_.label(order[n]), p[order[n]]});
+      result.logits = at::Tensor();
+    }
+    session_.write_rest(writer, doc, result);
+    npz.close();
+    out.seconds_model = session_.seconds_model() - before;
+    return out;
+  }
+
+ private:
+  Session session_;
+  ServeModelInfo info_;
+};
+
+}  // namespace
+
+std::shared_ptr<ServeModel> open_serve_model(const RunOptions& options) {
+  return std::make_shared<TorchServeModel>(options);
+}
+
+}  // namespace atlas::extract
