@@ -119,7 +119,12 @@ class Parser {
         i = j;
       } else if (is_name_start(c)) {
         size_t j = i;
-        while (j < n && is_name_char(text_[j])) ++j;
+        // After a '.', a '-' between letters belongs to the name (`per_bias_type.race-color`): report
+        // keys such as bias types hold hyphens. Subtraction there needs spaces (`a.b - c`).
+        const bool segment = i > 0 && text_[i - 1] == '.';
+        while (j < n && (is_name_char(text_[j]) ||
+                         (segment && text_[j] == '-' && j + 1 < n && is_name_start(text_[j + 1]))))
+          ++j;
         t.kind = Tok::Name;
         t.text = text_.substr(i, j - i);
         i = j;

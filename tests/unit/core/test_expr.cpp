@@ -16,7 +16,8 @@ json report() {
     "model": "stories260K",
     "documents": 3,
     "causal": true,
-    "crows_pairs": {"overall": 0.62, "categories": [{"name": "gender", "score": 0.7}, {"name": "race", "score": 0.55}]},
+    "crows_pairs": {"overall": 0.62, "categories": [{"name": "gender", "score": 0.7}, {"name": "race", "score": 0.55}],
+                    "per_bias_type": {"race-color": {"metric": 0.4}}},
     "heads": [
       {"layer": 0, "head": 0, "sink_mass": 0.10, "entropy": 0.9, "self": 0.2},
       {"layer": 0, "head": 1, "sink_mass": 0.50, "entropy": 0.5, "self": null},
@@ -90,6 +91,10 @@ TEST_CASE("scalar fields, arithmetic, logic and precedence") {
   CHECK(eval("1e-3 < 0.01").crossed);
   CHECK(eval(".5 == 0.5").crossed);
   CHECK(eval("documents >= 3 && !(documents > 3) || false").crossed);
+  // after a dot a hyphen joins the key; with spaces it subtracts
+  CHECK(eval("crows_pairs.per_bias_type.race-color.metric < 0.5").crossed);
+  CHECK(eval("crows_pairs.overall - 0.5 > 0.1").crossed);
+  CHECK(eval("documents-1 == 2").crossed);
 }
 
 TEST_CASE("a bare column comparison is crossed by any record and names them") {

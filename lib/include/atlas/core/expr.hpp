@@ -13,7 +13,8 @@
 ///   unary   := "-" unary | primary
 ///   primary := NUMBER | STRING | "true" | "false" | "(" expr ")" | FUNC "(" expr ")" | PATH
 ///   FUNC    := max | min | mean | sum | count | any | all | abs
-///   PATH    := NAME ("." NAME | "[" INTEGER "]")*          NAME := [A-Za-z_][A-Za-z0-9_-]*
+///   PATH    := NAME ("." SEGMENT | "[" INTEGER "]")*       NAME := [A-Za-z_][A-Za-z0-9_]*
+///   SEGMENT := NAME ("-" NAME)*        (a key with hyphens after a dot: per_bias_type.race-color)
 ///
 /// A path names a number, boolean or string of the report; a path that passes through an array of
 /// records (`heads.sink_mass`) names a *column*, one value per record, and a bare name that is not a
