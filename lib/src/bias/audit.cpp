@@ -11,6 +11,8 @@
 namespace atlas::bias {
 namespace fs = std::filesystem;
 using nlohmann::json;
+using detail::file_json;
+using detail::settings_for;
 
 json number_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 
@@ -22,17 +24,6 @@ json stats_json(const CrowsStats& s) {
           {"anti_stereotype", s.anti_stereotype ? json(*s.anti_stereotype) : json(nullptr)},
           {"neutral", s.neutral_percent},
           {"n", s.n}};
-}
-
-json file_json(const fs::path& p) {
-  return {{"path", fs::absolute(p).lexically_normal().string()}, {"sha256", sha256_file(p)}};
-}
-
-RunSettings settings_for(const AuditOptions& o, const std::string& measure) {
-  RunSettings s;
-  s.batch_size = o.batch_size;
-  if (o.progress) s.progress = [p = o.progress, measure](int64_t d, int64_t t) { p(measure, d, t); };
-  return s;
 }
 
 }  // namespace

@@ -13,8 +13,6 @@ namespace atlas::bias::detail {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-namespace {
-
 json file_json(const fs::path& p) {
   return {{"path", fs::absolute(p).lexically_normal().string()}, {"sha256", sha256_file(p)}};
 }
@@ -25,6 +23,8 @@ RunSettings settings_for(const AuditOptions& o, const std::string& measure) {
   if (o.progress) s.progress = [p = o.progress, measure](int64_t d, int64_t t) { p(measure, d, t); };
   return s;
 }
+
+namespace {
 
 template <class V>
 void limit(V& v, int64_t n) {

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "atlas/bias/audit.hpp"
+#include "atlas/bias/scoring.hpp"
 #include "atlas/bias/stereoset.hpp"
 #include "atlas/bias/suite.hpp"
 #include "atlas/bias/wino.hpp"
@@ -20,6 +21,11 @@ struct Measures {
   std::optional<WinogenderData> winogender;
   std::optional<Suite> suite;
 };
+
+/// {"path": absolute path, "sha256": …} of a dataset file, for the report's provenance.
+nlohmann::json file_json(const std::filesystem::path& p);
+/// The scorer's batch size and a progress callback labelled with `measure`.
+RunSettings settings_for(const AuditOptions& o, const std::string& measure);
 
 Measures read_measures(const AuditOptions& o, nlohmann::json& datasets);
 void run_measures(extract::Scorer& scorer, const AuditOptions& o, const Measures& m, AuditResult& r);
