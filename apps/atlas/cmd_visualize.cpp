@@ -1,11 +1,54 @@
 // atlas visualize KIND INPUT.npz... -o OUT: flags → atlas::render::VisualizeOptions → visualize().
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <cmath>
+
+#include "atlas/analyze/cluster.hpp"
+#include "atlas/analyze/figures.hpp"
+#include "atlas/core/error.hpp"
+#include "atlas/io/npz.hpp"
 #include "atlas/render/colormap.hpp"
 #include "atlas/render/visualize.hpp"
 #include "commands.hpp"
 
 namespace atlas::cli {
+
+namespace {
+
+/// A head-metrics NPZ of `atlas analyze heads -o` (docs/formats/head-metrics.md), not attention.
+bool is_head_metrics_npz(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (path.extension() != ".npz" || !std::filesystem::is_regular_file(path, ec)) return false;
+  const io::NpzReader npz(path);
+  return npz.contains("metric_names") && npz.contains("metrics") && !npz.contains("attention");
+}
+
+/// `visualize profile heads.npz`: one metric of every head as a layer x head map.
+std::filesystem::path head_metrics_profile(const render::VisualizeOptions& o, const std::string& metric) {
+  const analyze::HeadTable t = analyze::read_head_table(o.inputs.at(0));
+  size_t m = 0;
+  while (m < t.features.size() && t.features[m] != metric) ++m;
+  ATLAS_CHECK(m < t.features.size(), InputError, "--metric '{}': '{}' holds no such metric (has: {})", metric,
+              o.inputs[0].string(), fmt::join(t.features, ", "));
+  nlohmann::json heads = nlohmann::json::array();
+  for (size_t i = 0; i < t.layer.size(); ++i) {
+    const double v = t.values[i][m];
+    heads.push_back({{"layer", t.layer[i]}, {"head", t.head[i]}, {metric, std::isfinite(v) ? nlohmann::json(v) : nullptr}});
+  }
+  std::filesystem::path out = o.output;
+  ATLAS_CHECK(!out.empty() && out.has_extension(), InputError,
+              "-o '{}': a head-metrics profile is one figure: give a file name ending in .png, .svg or .pdf", out.string());
+  analyze::FigureOptions fo;
+  fo.style = o.style;
+  fo.dpi = o.dpi;
+  fo.command_line = o.command_line;
+  analyze::write_head_map(out, heads, metric, o.title.empty() ? fmt::format("{} per head", metric) : o.title,
+                          o.inputs[0].filename().string(), metric, fo);
+  return out;
+}
+
+}  // namespace
 
 Command add_visualize(CLI::App& app) {
   auto* sub = app.add_subcommand("visualize", "Render attention figures (PNG, SVG, PDF, EPS) from extract NPZ files");
@@ -68,13 +111,23 @@ Command add_visualize(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("-j,--jobs", opts->jobs, "Batch: parallel renders (0 = all cores)")->capture_default_str();
 
-  return {sub, [opts, inputs, output, vmin, vmax, vmin_opt, vmax_opt] {
+  auto metric = std::make_shared<std::string>("entropy");
+  sub->add_option("--metric", *metric,
+                  "profile of a head-metrics NPZ (`atlas analyze heads -o heads.npz`): the metric drawn as a "
+                  "layer x head map (entropy, sink_mass, prev_token, ...)")
+      ->capture_default_str();
+
+  return {sub, [opts, inputs, output, vmin, vmax, vmin_opt, vmax_opt, metric] {
             render::VisualizeOptions o = *opts;
             for (const auto& in : *inputs) o.inputs.emplace_back(in);
             o.output = *output;
             if (vmin_opt->count() > 0) o.vmin = *vmin;
             if (vmax_opt->count() > 0) o.vmax = *vmax;
             o.command_line = command_line();
+            if (o.kind == "profile" && o.inputs.size() == 1 && is_head_metrics_npz(o.inputs[0])) {
+              fmt::print("{}\n", head_metrics_profile(o, *metric).string());
+              return 0;
+            }
             auto written = render::visualize(o);
             for (const auto& p : written) fmt::print("{}\n", p.string());
             return 0;

@@ -150,4 +150,9 @@ expect_error "unknown figure format" "$tmp/e8.bmp" heatmap "$tmp/ok.npz" -o "$tm
 expect_error "does not exist" "$tmp/e9.png" heatmap "$tmp/missing.npz" -o "$tmp/e9.png"
 set +e; "$ATLAS" visualize nosuchkind "$tmp/ok.npz" -o "$tmp/x.png" >/dev/null 2>&1; rc=$?; set -e
 [ "$rc" -eq 2 ] || fail "unknown kind should be a usage error (2), got $rc"
+# profile of a head-metrics NPZ (atlas analyze heads -o): one metric as a layer x head map
+"$ATLAS" analyze heads "$tmp/ok.npz" -o "$tmp/heads.npz" >/dev/null
+"$ATLAS" visualize profile "$tmp/heads.npz" --metric sink_mass -o "$tmp/heads-sink.png" >/dev/null
+[ -s "$tmp/heads-sink.png" ] || fail "profile of a head-metrics NPZ wrote nothing"
+expect_error "holds no such metric" "$tmp/e10.png" profile "$tmp/heads.npz" --metric nope -o "$tmp/e10.png"
 echo "test_visualize: ok"
