@@ -30,6 +30,7 @@ void register_commands(CLI::App& app, CommandList& out) {
   out.push_back(add_visualize(app));
   out.push_back(add_process(app));
   out.push_back(add_models(app));
+  out.push_back(add_analyze(app));
 }
 
 }  // namespace atlas::cli

@@ -24,6 +24,7 @@ Command add_tokenize(CLI::App& app);
 Command add_visualize(CLI::App& app);
 Command add_process(CLI::App& app);
 Command add_models(CLI::App& app);
+Command add_analyze(CLI::App& app);
 
 }  // namespace atlas::cli
 

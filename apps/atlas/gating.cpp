@@ -21,7 +21,10 @@ std::shared_ptr<std::vector<std::string>> add_fail_if(CLI::App* cmd) {
         try {
           (void)Expression::parse(text);
         } catch (const Error& e) {
-          return e.what();
+          // CLI11 puts "--fail-if: " in front already.
+          std::string what = e.what();
+          const std::string prefix = "--fail-if ";
+          return what.rfind(prefix, 0) == 0 ? what.substr(prefix.size()) : what;
         }
         return "";
       });

@@ -17,7 +17,7 @@ expect_usage() {
   pass "$name"
 }
 
-expect_usage "unknown subcommand" "unknown command 'serve' \(choose from: extract, tokenize, visualize, process, models\)" -- serve
+expect_usage "unknown subcommand" "unknown command 'serve' \(choose from: extract, tokenize, visualize, process, models, analyze\)" -- serve
 expect_usage "unknown top-level option" "unknown option '--bogus' \(valid options: --help, --version\)" -- --bogus
 expect_usage "unknown option" "^atlas: error: extract: unknown option '--frobnicate' \(valid options: .*--model.*--text" -- \
   extract --frobnicate --model m --text hi -o x.npz
@@ -33,9 +33,13 @@ expect_usage "unknown sub-subcommand" "unknown command 'process frob' \(choose f
 expect_usage "models info without a model" "models info: model is required" -- models info
 expect_usage "bad number" "visualize: .*--dpi = lots" -- visualize heatmap a.npz -o x.png --dpi lots
 
-for args in "" "extract" "tokenize" "visualize" "process" "models" "models info" "models list"; do
+expect_usage "analyze without a subcommand" "analyze: expected a subcommand \(choose from: heads, detect, cluster, coref, long, multilingual" -- analyze
+expect_usage "bad --fail-if expression" "analyze heads: --fail-if: 'max\(sink_mass': expected '\)'" -- analyze heads a.npz --fail-if 'max(sink_mass'
+
+for args in "" "extract" "tokenize" "visualize" "process" "models" "models info" "models list" "analyze" "analyze heads" \
+    "analyze detect" "analyze cluster" "analyze coref" "analyze long" "analyze multilingual"; do
   # shellcheck disable=SC2086
-  if out=$("$ATLAS" $args --help 2>&1) && printf '%s' "$out" | grep -q -i "usage"; then
+  if out=$("$ATLAS" $args --help 2>&1) && grep -q -i "usage" <<<"$out"; then   # no pipe: grep -q would SIGPIPE printf under pipefail
     pass "atlas $args --help exits 0"
   else
     fail "atlas $args --help: exit $? or no usage text"
@@ -43,6 +47,6 @@ for args in "" "extract" "tokenize" "visualize" "process" "models" "models info"
 done
 # The list above must cover every registered subcommand.
 subs=$("$ATLAS" --help | sed -n '/^Subcommands:/,$p' | awk 'NR > 1 && NF { print $1 }' | sort | paste -sd ' ')
-if [ "$subs" = "extract models process tokenize visualize" ]; then pass "--help lists exactly the tested subcommands"; else fail "subcommands in --help: '$subs'"; fi
+if [ "$subs" = "analyze extract models process tokenize visualize" ]; then pass "--help lists exactly the tested subcommands"; else fail "subcommands in --help: '$subs'"; fi
 "$ATLAS" --version >/dev/null && pass "--version exits 0" || fail "--version"
 finish

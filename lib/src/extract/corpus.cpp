@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
 
 #include "atlas/core/error.hpp"
 #include "atlas/core/fs.hpp"
@@ -12,6 +15,7 @@
 #include "atlas/core/version.hpp"
 #include "atlas/extract/extract.hpp"
 #include "atlas/format/store.hpp"
+#include "atlas/io/npz.hpp"
 #include "extract/session.hpp"
 
 namespace atlas::extract {
@@ -67,9 +71,106 @@ int64_t count_records(const corpus::InputOptions& in) {
   return lines + (last != '\n' ? 1 : 0);
 }
 
+/// Where a corpus run puts its documents: a store (run_corpus), or one document at a time to a
+/// visitor (visit_corpus), so that analyses stream over a corpus without keeping its matrices.
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  virtual const std::map<std::string, format::ManifestEntry>& finished() const = 0;
+  virtual bool resumed() const = 0;
+  virtual format::DocumentWriter& begin_document(const std::string& id) = 0;
+  virtual void end_document(format::ManifestEntry entry) = 0;
+  virtual void record_failure(format::ManifestEntry entry) = 0;
+  virtual void close() = 0;
+  virtual int64_t shards_written() const = 0;
+};
+
+class StoreSink : public Sink {
+ public:
+  StoreSink(const fs::path& dir, format::StoreInfo info, format::StoreWriterOptions o) : store_(dir, std::move(info), o) {}
+  const std::map<std::string, format::ManifestEntry>& finished() const override { return store_.finished(); }
+  bool resumed() const override { return store_.resumed(); }
+  format::DocumentWriter& begin_document(const std::string& id) override { return store_.begin_document(id); }
+  void end_document(format::ManifestEntry e) override { store_.end_document(std::move(e)); }
+  void record_failure(format::ManifestEntry e) override { store_.record_failure(std::move(e)); }
+  void close() override { store_.close(); }
+  int64_t shards_written() const override { return store_.shards_written(); }
+
+ private:
+  format::StoreWriter store_;
+};
+
+// Each document goes through a one-document NPZ in `dir` (the same writer and reader as every other
+// path, so the visitor sees exactly what a store would hold), is visited, and is removed.
+class VisitSink : public Sink {
+ public:
+  VisitSink(fs::path dir, const CorpusVisitor& visit, const CorpusFailure& failed)
+      : dir_(std::move(dir)), visit_(visit), failed_(failed) {
+    fs::create_directories(dir_);
+  }
+  const std::map<std::string, format::ManifestEntry>& finished() const override { return none_; }
+  bool resumed() const override { return false; }
+  format::DocumentWriter& begin_document(const std::string& id) override {
+    id_ = id;
+    npz_ = std::make_unique<io::NpzWriter>(dir_ / "document.npz");
+    writer_ = std::make_unique<format::DocumentWriter>(*npz_);
+    return *writer_;
+  }
+  void end_document(format::ManifestEntry e) override {
+    npz_->close();
+    writer_.reset();
+    npz_.reset();
+    format::AttentionData doc = format::load_attention((dir_ / "document.npz").string());
+    doc.source = e.id;
+    std::error_code ec;
+    fs::remove(dir_ / "document.npz", ec);
+    visit_(doc, e.id);
+  }
+  void record_failure(format::ManifestEntry e) override { failed_(e.id, e.error); }
+  void close() override {}
+  int64_t shards_written() const override { return 0; }
+
+ private:
+  fs::path dir_;
+  const CorpusVisitor& visit_;
+  const CorpusFailure& failed_;
+  std::map<std::string, format::ManifestEntry> none_;
+  std::string id_;
+  std::unique_ptr<io::NpzWriter> npz_;
+  std::unique_ptr<format::DocumentWriter> writer_;
+};
+
+using SinkFactory = std::function<std::unique_ptr<Sink>(const CorpusOptions&, const Session&)>;
+CorpusSummary run_corpus_into(const CorpusOptions& o, const SinkFactory& make_sink);
+
 }  // namespace
 
 CorpusSummary run_corpus(const CorpusOptions& o) {
+  return run_corpus_into(o, [](const CorpusOptions& opts, const Session& session) -> std::unique_ptr<Sink> {
+    format::StoreInfo store_info;
+    store_info.version = atlas::version();
+    store_info.git_revision = atlas::git_revision();
+    store_info.created = format::utc_now_iso();
+    store_info.command_line = opts.command_line;
+    store_info.run = run_description(opts, session);
+    format::StoreWriterOptions so;
+    so.shard_bytes = opts.shard_bytes;
+    so.shard_documents = opts.shard_documents;
+    so.compress = opts.compress;
+    so.resume = opts.resume;
+    return std::make_unique<StoreSink>(opts.output, store_info, so);
+  });
+}
+
+CorpusSummary visit_corpus(const CorpusOptions& o, const CorpusVisitor& visit, const CorpusFailure& failed) {
+  return run_corpus_into(o, [&](const CorpusOptions& opts, const Session&) -> std::unique_ptr<Sink> {
+    return std::make_unique<VisitSink>(opts.output, visit, failed);
+  });
+}
+
+namespace {
+
+CorpusSummary run_corpus_into(const CorpusOptions& o, const SinkFactory& make_sink) {
   const auto t0 = Clock::now();
   ATLAS_CHECK(o.batch_size >= 1, InputError, "--batch-size must be at least 1, got {}", o.batch_size);
   ATLAS_CHECK(!o.value_norms, InputError, "--value-norms works with --text / --ids for now, not with --input");
@@ -92,18 +193,8 @@ CorpusSummary run_corpus(const CorpusOptions& o) {
   ATLAS_CHECK(o.window == 0 || info.max_positions <= 0 || o.window <= info.max_positions, InputError,
               "--window {} is longer than the model accepts ({} positions)", o.window, info.max_positions);
 
-  format::StoreInfo store_info;
-  store_info.version = atlas::version();
-  store_info.git_revision = atlas::git_revision();
-  store_info.created = format::utc_now_iso();
-  store_info.command_line = o.command_line;
-  store_info.run = run_description(o, session);
-  format::StoreWriterOptions so;
-  so.shard_bytes = o.shard_bytes;
-  so.shard_documents = o.shard_documents;
-  so.compress = o.compress;
-  so.resume = o.resume;
-  format::StoreWriter store(o.output, store_info, so);
+  const std::unique_ptr<Sink> sink = make_sink(o, session);
+  Sink& store = *sink;
 
   CorpusSummary s;
   s.output = o.output;
@@ -245,5 +336,7 @@ CorpusSummary run_corpus(const CorpusOptions& o) {
   s.tokens_per_second = s.seconds_total > 0 ? static_cast<double>(s.tokens) / s.seconds_total : 0;
   return s;
 }
+
+}  // namespace
 
 }  // namespace atlas::extract

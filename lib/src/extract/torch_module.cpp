@@ -12,6 +12,7 @@ atlas::extract::Backend make_backend() {
   b.size = sizeof(atlas::extract::Backend);
   b.run_extract = &atlas::extract::run_extract;
   b.run_corpus = &atlas::extract::run_corpus;
+  b.visit_corpus = &atlas::extract::visit_corpus;
   return b;
 }
 

@@ -22,6 +22,7 @@ struct Backend {
   // One entry per model-running job; adding one = a line here + a line in torch_module.cpp.
   ExtractSummary (*run_extract)(const ExtractOptions&) = nullptr;
   CorpusSummary (*run_corpus)(const CorpusOptions&) = nullptr;
+  CorpusSummary (*visit_corpus)(const CorpusOptions&, const CorpusVisitor&, const CorpusFailure&) = nullptr;
 };
 
 /// The backend of libatlas_torch.so, loaded on the first call. Looks, in order, at

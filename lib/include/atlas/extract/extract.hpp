@@ -5,11 +5,13 @@
 /// without paying for ATen.
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "atlas/corpus/input.hpp"
+#include "atlas/format/attention.hpp"
 
 namespace atlas::extract {
 
@@ -121,6 +123,15 @@ struct CorpusSummary {
 /// Extracts every document of `options.input` (of this shard) into the store `options.output`.
 /// Bad documents are recorded in the manifest as failed and counted; the run goes on.
 CorpusSummary run_corpus(const CorpusOptions& options);
+
+/// Called with each document of a streamed corpus run (its id: the manifest's), and with each
+/// document that failed (id, error).
+using CorpusVisitor = std::function<void(const format::AttentionData& doc, const std::string& id)>;
+using CorpusFailure = std::function<void(const std::string& id, const std::string& error)>;
+/// The corpus run of run_corpus, but each document is handed to `visit` as soon as its batch is done
+/// instead of being stored: `options.output` is a scratch folder that holds one document at a time
+/// (analyses stream over a corpus of any size; no resume, no store).
+CorpusSummary visit_corpus(const CorpusOptions& options, const CorpusVisitor& visit, const CorpusFailure& failed);
 
 /// Parses "all", "3", "0,2-4", "-1" (negative counts from the end) into sorted unique indices in
 /// [0, count). `what` ("layer", "head") names the axis in errors: "unknown layer 7 (model has 5: 0-4)".
