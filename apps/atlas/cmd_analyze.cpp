@@ -712,6 +712,7 @@ docs/metrics.md, Gating). Definitions of every metric: docs/metrics.md.)");
       add_coref(sub),
       add_long(sub),
       add_multilingual(sub),
+      add_attribution_command(*sub),
   };
   return {sub, [subs]() -> int {
             for (const auto& c : subs)

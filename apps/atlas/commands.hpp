@@ -25,6 +25,8 @@ Command add_visualize(CLI::App& app);
 Command add_process(CLI::App& app);
 Command add_models(CLI::App& app);
 Command add_analyze(CLI::App& app);
+/// `analyze attribution` (cmd_attribution.cpp), added to the `analyze` command.
+Command add_attribution_command(CLI::App& analyze);
 
 }  // namespace atlas::cli
 

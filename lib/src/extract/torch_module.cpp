@@ -1,6 +1,7 @@
 // Entry point of libatlas_torch.so, the model runtime that backend.cpp dlopen()s: the table of
 // every job that needs LibTorch. The core, io and tokenize code these jobs call is not in this
 // module: it resolves to the `atlas` binary's copy at load time (see lib/CMakeLists.txt).
+#include "atlas/extract/attribution.hpp"
 #include "atlas/extract/backend.hpp"
 #include "atlas/extract/extract.hpp"
 
@@ -13,6 +14,7 @@ atlas::extract::Backend make_backend() {
   b.run_extract = &atlas::extract::run_extract;
   b.run_corpus = &atlas::extract::run_corpus;
   b.visit_corpus = &atlas::extract::visit_corpus;
+  b.run_attribution = &atlas::extract::run_attribution;
   return b;
 }
 

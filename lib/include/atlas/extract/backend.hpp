@@ -6,6 +6,7 @@
 /// Torch-free header. Exceptions thrown inside the module (InputError ...) reach the caller unchanged.
 #include <cstddef>
 
+#include "atlas/extract/attribution.hpp"
 #include "atlas/extract/extract.hpp"
 
 namespace atlas::extract {
@@ -23,6 +24,7 @@ struct Backend {
   ExtractSummary (*run_extract)(const ExtractOptions&) = nullptr;
   CorpusSummary (*run_corpus)(const CorpusOptions&) = nullptr;
   CorpusSummary (*visit_corpus)(const CorpusOptions&, const CorpusVisitor&, const CorpusFailure&) = nullptr;
+  AttributionResult (*run_attribution)(const AttributionOptions&) = nullptr;   // analyze attribution
 };
 
 /// The backend of libatlas_torch.so, loaded on the first call. Looks, in order, at
