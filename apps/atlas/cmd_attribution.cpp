@@ -229,7 +229,8 @@ Examples:
     }
     if (r.has_ig) {
       const double delta = r.logp - r.logp_baseline;
-      report["ig"] = {{"steps", r.steps}, {"power", r.ig_power}, {"baseline", "zero embedding"}, {"sum", r.ig_sum},
+      report["ig"] = {{"steps", r.steps}, {"power", r.ig_power},
+                      {"baseline", o.ig_zero_specials ? "zero embedding" : "zero embedding, special tokens kept"}, {"sum", r.ig_sum},
                       {"logp_baseline", r.logp_baseline}, {"delta_logp", delta},
                       {"completeness_error", std::abs(r.ig_sum - delta)}};
     }
@@ -312,6 +313,8 @@ Examples:
       if (r.has_ig)
         fmt::print("ig         {} steps: sum {:.5f}, logp - logp(zero embedding) {:.5f}, completeness error {:.2e}\n", r.steps,
                    r.ig_sum, r.logp - r.logp_baseline, std::abs(r.ig_sum - (r.logp - r.logp_baseline)));
+      if (r.has_ig && std::abs(r.ig_sum - (r.logp - r.logp_baseline)) > 0.05 * std::max(1.0, std::abs(r.logp - r.logp_baseline)))
+        fmt::print("           the completeness error is large: raise --steps (docs/metrics.md, ig)\n");
       if (r.has_ablation) {
         std::vector<size_t> order(static_cast<size_t>(L * H));
         std::iota(order.begin(), order.end(), size_t{0});
