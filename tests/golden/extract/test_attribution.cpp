@@ -96,12 +96,9 @@ void check_head_mask(const std::string& model, const AttributionResult& r) {
 
 }  // namespace
 
-// Llama-family models have no bias and no additive position embedding: along α·x the RMSNorms
-// amplify a vanishing residual stream, and f(α·x) swings by nats within α < 1e-2 (docs/metrics.md),
-// so completeness needs many steps (α = u^4): 4096 here (error 3e-5; 512 leave 1.3 nats, 20 several).
-TEST_CASE("attribution on stories260K (llama, causal): IG completeness, head mask, grad x attention") {
+TEST_CASE("attribution on stories260K (llama, causal): head mask, grad x attention") {
   const AttributionResult r = atlas::extract::run_attribution(
-      options("stories260K", "Mom told Lucy that she could have a cookie", "-1", 4096));
+      options("stories260K", "Mom told Lucy that she could have a cookie", "-1", 20));
   CHECK(r.causal);
   CHECK(r.query == r.target - 1);
   CHECK(r.has_grad_attn);
@@ -114,8 +111,16 @@ TEST_CASE("attribution on stories260K (llama, causal): IG completeness, head mas
     CHECK(r.ig[static_cast<size_t>(j)] == 0.0);
     CHECK(r.grad_attn[static_cast<size_t>(j)] == 0.0);
   }
-  check_completeness(r, 2e-2);
   check_head_mask("stories260K", r);
+}
+
+// Llama-family models have no bias and no additive position embedding: along α·x the RMSNorms
+// amplify a vanishing residual stream, and f(α·x) swings by nats within α < 1e-2 (docs/metrics.md),
+// so completeness needs many steps (α = u^4): 4096 here (error 3e-5; 512 leave 1.3 nats, 20 several).
+TEST_CASE("IG completeness on stories260K, 4096 steps [slow]") {
+  AttributionOptions o = options("stories260K", "Mom told Lucy that she could have a cookie", "-1", 4096);
+  o.grad_attn = o.ablation = false;
+  check_completeness(atlas::extract::run_attribution(o), 2e-2);
 }
 
 TEST_CASE("attribution on the reference bert (masked LM): IG completeness, head mask") {
