@@ -713,6 +713,7 @@ docs/metrics.md, Gating). Definitions of every metric: docs/metrics.md.)");
       add_long(sub),
       add_multilingual(sub),
       add_bias_command(*sub),   // cmd_bias.cpp
+      add_attribution_command(*sub),
   };
   return {sub, [subs]() -> int {
             for (const auto& c : subs)

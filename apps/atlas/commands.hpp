@@ -28,6 +28,8 @@ Command add_analyze(CLI::App& app);
 /// `analyze bias` (cmd_bias.cpp), added to the `analyze` command.
 Command add_bias_command(CLI::App& analyze);
 Command add_serve(CLI::App& app);
+/// `analyze attribution` (cmd_attribution.cpp), added to the `analyze` command.
+Command add_attribution_command(CLI::App& analyze);
 
 }  // namespace atlas::cli
 

@@ -265,6 +265,7 @@ Session::Session(const RunOptions& given) : options_(with_hub_models(given)) {
   load.adapters = o.adapters;
   load.base = o.base_dir;
   load.no_adapter = o.no_adapter;
+  load.autograd = o.autograd;
   model_ = models::load_model(o.model_dir, load);
   try {
     tokenizer_ = tokenize::load_tokenizer(o.tokenizer_dir.empty() ? o.model_dir : o.tokenizer_dir);

@@ -104,6 +104,10 @@ class Session {
   format::AttentionShape decoder_shape_for(const Prepared& doc, bool cross) const;
 
   double seconds_model() const { return seconds_model_; }
+  /// The loaded model and tokenizer (null when none loaded), for jobs that run the model
+  /// themselves (attribution).
+  models::Model& model() { return *model_; }
+  const tokenize::Tokenizer* tokenizer() const { return tokenizer_.get(); }
 
  private:
   std::string token_of(int64_t id) const;

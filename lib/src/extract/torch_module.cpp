@@ -1,6 +1,7 @@
 // Entry point of libatlas_torch.so, the model runtime that backend.cpp dlopen()s: the table of
 // every job that needs LibTorch. The core, io and tokenize code these jobs call is not in this
 // module: it resolves to the `atlas` binary's copy at load time (see lib/CMakeLists.txt).
+#include "atlas/extract/attribution.hpp"
 #include "atlas/extract/backend.hpp"
 #include "atlas/extract/extract.hpp"
 #include "atlas/extract/scorer.hpp"
@@ -16,6 +17,7 @@ atlas::extract::Backend make_backend() {
   b.open_scorer = &atlas::extract::open_scorer;
   b.open_model = &atlas::extract::open_serve_model;
   b.visit_corpus = &atlas::extract::visit_corpus;
+  b.run_attribution = &atlas::extract::run_attribution;
   return b;
 }
 

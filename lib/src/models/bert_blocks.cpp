@@ -41,13 +41,13 @@ void BertEmbeddings::load(WeightStore& w, const std::string& prefix, const BertC
 }
 
 at::Tensor BertEmbeddings::forward(const at::Tensor& input_ids, const at::Tensor& token_type_ids,
-                                   const at::Tensor& position_ids) const {
+                                   const at::Tensor& position_ids, const at::Tensor& words) const {
   const int64_t max_type = token_type_ids.max().item<int64_t>(),
                 min_type = token_type_ids.min().item<int64_t>();
   ATLAS_CHECK(min_type >= 0 && max_type < token_type_embeddings.size(0), InputError,
               "token_type_ids: expected values in [0, {}), got [{}, {}]", token_type_embeddings.size(0),
               min_type, max_type);
-  at::Tensor embeddings = at::embedding(word_embeddings, input_ids) +
+  at::Tensor embeddings = (words.defined() ? words : at::embedding(word_embeddings, input_ids)) +
                           at::embedding(token_type_embeddings, token_type_ids);  // [B,T,D]
   embeddings = embeddings + at::embedding(position_embeddings, position_ids);
   return layer_norm(embeddings, layer_norm_weight, layer_norm_bias, eps);
@@ -79,7 +79,8 @@ void BertEncoder::load(WeightStore& w, const std::string& prefix, const BertConf
   }
 }
 
-at::Tensor BertEncoder::forward(at::Tensor hidden_states, const at::Tensor& padding_mask, Taps& taps) const {
+at::Tensor BertEncoder::forward(at::Tensor hidden_states, const at::Tensor& padding_mask, Taps& taps,
+                                const Inputs* inputs) const {
   const BertConfig& c = config_;
   const double scale = std::sqrt(static_cast<double>(c.hidden_size / c.num_attention_heads));
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
@@ -98,6 +99,7 @@ at::Tensor BertEncoder::forward(at::Tensor hidden_states, const at::Tensor& padd
     emit_if(taps, "attn_probs", i, attention_probs);
     if (taps.wants(kValueNorms, i)) taps.emit(kValueNorms, i, value_norms(value, l.attention_output_weight));
 
+    if (inputs) attention_probs = apply_head_mask(attention_probs, *inputs, i);
     at::Tensor context = merge_heads(at::matmul(attention_probs, value));  // [B,T,D]
     at::Tensor attention_output =
         layer_norm(at::linear(context, l.attention_output_weight, l.attention_output_bias) + hidden_states,
@@ -123,11 +125,12 @@ at::Tensor bert_family_forward(const Inputs& inputs, const at::Tensor& position_
   const at::Tensor& input_ids = inputs.input_ids;
   at::Tensor token_type_ids =
       inputs.token_type_ids.defined() ? inputs.token_type_ids : at::zeros_like(input_ids);  // [B,T]
-  at::Tensor hidden_states = embeddings.forward(input_ids, token_type_ids, position_ids);  // [B,T,D]
+  const at::Tensor words = word_embeddings(embeddings.word_embeddings, inputs, taps);        // [B,T,D]
+  at::Tensor hidden_states = embeddings.forward(input_ids, token_type_ids, position_ids, words);  // [B,T,D]
   at::Tensor padding_mask;
   if (inputs.attention_mask.defined())
     padding_mask = additive_padding_mask(inputs.attention_mask);  // [B,1,1,T]
-  hidden_states = encoder.forward(hidden_states, padding_mask, taps);
+  hidden_states = encoder.forward(hidden_states, padding_mask, taps, &inputs);
   if (!compute_logits) return {};
   return head.forward(hidden_states);
 }

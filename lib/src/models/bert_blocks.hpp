@@ -39,8 +39,9 @@ struct BertEmbeddings {
 
   void load(WeightStore& w, const std::string& prefix, const BertConfig& c);
   /// input_ids, token_type_ids [B,T]; position_ids [B,T] or [1,T] -> [B,T,D]
+  /// `words`: the word embeddings when already looked up (inputs_embeds), else undefined.
   at::Tensor forward(const at::Tensor& input_ids, const at::Tensor& token_type_ids,
-                     const at::Tensor& position_ids) const;
+                     const at::Tensor& position_ids, const at::Tensor& words = {}) const;
 };
 
 struct BertLayer {
@@ -57,7 +58,9 @@ class BertEncoder {
   void load(WeightStore& w, const std::string& prefix, const BertConfig& c);
   /// Post-LN layers. Emits "hidden" 0..L (input of each layer, then the output) and "attn_probs".
   /// `padding_mask` is the additive [B,1,1,T] mask or undefined.
-  at::Tensor forward(at::Tensor hidden_states, const at::Tensor& padding_mask, Taps& taps) const;
+  /// `inputs` (optional) supplies the head_mask.
+  at::Tensor forward(at::Tensor hidden_states, const at::Tensor& padding_mask, Taps& taps,
+                     const Inputs* inputs = nullptr) const;
 
  private:
   BertConfig config_;

@@ -105,7 +105,7 @@ class Gpt2 final : public Model {
   const ModelInfo& info() const override { return info_; }
 
   at::Tensor forward(const Inputs& raw_inputs, Taps& taps, bool compute_logits) override {
-    c10::InferenceMode guard;
+    c10::InferenceMode guard(!raw_inputs.autograd);
     if (compute_logits) require_lm_head(info_);
     const Gpt2Config& c = config_;
     const Inputs inputs = checked_inputs(raw_inputs, info_, wte_.device());
@@ -115,7 +115,7 @@ class Gpt2 final : public Model {
     at::Tensor position_ids =
         at::arange(t, at::TensorOptions().dtype(at::kLong).device(device)).unsqueeze(0);  // [1,T]
     at::Tensor hidden_states =
-        at::embedding(wte_, inputs.input_ids) + at::embedding(wpe_, position_ids);  // [B,T,D]
+        word_embeddings(wte_, inputs, taps) + at::embedding(wpe_, position_ids);  // [B,T,D]
     at::Tensor causal_mask =
         at::ones({t, t}, at::TensorOptions().dtype(at::kBool).device(device)).tril();  // [T,T]
     at::Tensor padding_mask;
@@ -144,6 +144,7 @@ class Gpt2 final : public Model {
       emit_if(taps, "attn_probs", i, attn_weights);
       if (taps.wants(kValueNorms, i)) taps.emit(kValueNorms, i, value_norms(value, b.attn_c_proj_weight, true));
 
+      attn_weights = apply_head_mask(attn_weights, inputs, i);
       at::Tensor attn_output = merge_heads(at::matmul(attn_weights, value));  // [B,T,D]
       attn_output = conv1d(attn_output, b.attn_c_proj_weight, b.attn_c_proj_bias);
       hidden_states = attn_output + residual;

@@ -130,6 +130,23 @@ Inputs checked_inputs(const Inputs& inputs, const ModelInfo& info, c10::Device d
   if (inputs.token_type_ids.defined())
     out.token_type_ids = checked_ids(inputs.token_type_ids, "token_type_ids", ids).to(device);
   out.input_ids = out.input_ids.to(device);
+  out.autograd = inputs.autograd;
+  if (inputs.inputs_embeds.defined()) {
+    const at::Tensor& e = inputs.inputs_embeds;
+    ATLAS_CHECK(e.dim() == 3 && e.size(0) == ids.size(0) && e.size(1) == ids.size(1) && e.size(2) == info.hidden_size,
+                InputError, "inputs_embeds: expected shape [{}, {}, {}], got {}", ids.size(0), ids.size(1),
+                info.hidden_size, c10::str(e.sizes()));
+    out.inputs_embeds = e.to(device);
+  }
+  if (inputs.head_mask.defined()) {
+    at::Tensor m = inputs.head_mask;
+    if (m.dim() == 2) m = m.unsqueeze(0);
+    ATLAS_CHECK(m.dim() == 3 && (m.size(0) == 1 || m.size(0) == ids.size(0)) && m.size(1) == info.num_layers &&
+                    m.size(2) == info.num_heads,
+                InputError, "head_mask: expected shape [{}, {}] or [{}, {}, {}], got {}", info.num_layers,
+                info.num_heads, ids.size(0), info.num_layers, info.num_heads, c10::str(inputs.head_mask.sizes()));
+    out.head_mask = m.to(device);
+  }
   ATLAS_CHECK(info.is_encoder_decoder || !inputs.decoder_input_ids.defined(), InputError,
               "decoder_input_ids: {} ({}) is not an encoder-decoder, it takes no decoder input", info.model_class,
               info.model_type);
@@ -166,6 +183,19 @@ Inputs checked_inputs(const Inputs& inputs, const ModelInfo& info, c10::Device d
                 "decoder_attention_mask: {} ({}) is not an encoder-decoder", info.model_class, info.model_type);
   }
   return out;
+}
+
+at::Tensor apply_head_mask(const at::Tensor& probs, const Inputs& inputs, int64_t layer) {
+  if (!inputs.head_mask.defined()) return probs;
+  const at::Tensor m = inputs.head_mask.select(1, layer).to(probs.scalar_type());  // [B|1,H]
+  return probs * m.view({m.size(0), m.size(1), 1, 1});
+}
+
+at::Tensor word_embeddings(const at::Tensor& table, const Inputs& inputs, Taps& taps) {
+  at::Tensor e = inputs.inputs_embeds.defined() ? inputs.inputs_embeds.to(table.scalar_type())
+                                                : at::embedding(table, inputs.input_ids);
+  emit_if(taps, kInputEmbeds, 0, e);
+  return e;
 }
 
 void require_lm_head(const ModelInfo& info) {

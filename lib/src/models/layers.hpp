@@ -48,6 +48,11 @@ at::Tensor merge_heads(const at::Tensor& x);
 /// Inputs validated against the model and moved to its device: ids int64 [B,T] within the
 /// vocabulary, T within max_positions, mask / token types of the same shape (undefined if absent).
 Inputs checked_inputs(const Inputs& inputs, const ModelInfo& info, c10::Device device);
+/// Attention probabilities [B,H,T,T] of `layer` times inputs.head_mask (undefined: unchanged).
+at::Tensor apply_head_mask(const at::Tensor& probs, const Inputs& inputs, int64_t layer);
+/// The word embeddings of a forward: inputs.inputs_embeds when given, else embedding(table, ids);
+/// emitted as kInputEmbeds.
+at::Tensor word_embeddings(const at::Tensor& table, const Inputs& inputs, Taps& taps);
 /// InputError when logits are asked of a checkpoint without an LM head.
 void require_lm_head(const ModelInfo& info);
 

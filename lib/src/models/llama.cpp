@@ -111,14 +111,14 @@ class LlamaDecoder final : public Model {
   const ModelInfo& info() const override { return info_; }
 
   at::Tensor forward(const Inputs& raw_inputs, Taps& taps, bool compute_logits) override {
-    c10::InferenceMode guard;
+    c10::InferenceMode guard(!raw_inputs.autograd);
     if (compute_logits) require_lm_head(info_);
     const LlamaConfig& c = config_;
     const Inputs inputs = checked_inputs(raw_inputs, info_, embed_tokens_.device());
     const int64_t t = inputs.input_ids.size(1);
     const auto float_options = embed_tokens_.options();
 
-    at::Tensor hidden_states = at::embedding(embed_tokens_, inputs.input_ids);  // [B,T,D]
+    at::Tensor hidden_states = word_embeddings(embed_tokens_, inputs, taps);  // [B,T,D]
     if (c.scale_embeddings) {
       // GemmaModel: hidden_states * torch.tensor(hidden_size**0.5, dtype=hidden_states.dtype)
       const at::Tensor normalizer =
@@ -153,6 +153,7 @@ class LlamaDecoder final : public Model {
       emit_if(taps, "attn_probs", i, attn_weights);
       if (taps.wants(kValueNorms, i)) taps.emit(kValueNorms, i, value_norms(value_states, l.o_proj_weight));
 
+      attn_weights = apply_head_mask(attn_weights, inputs, i);
       at::Tensor attn_output = merge_heads(at::matmul(attn_weights, value_states));  // [B,T,H*d]
       attn_output = at::linear(attn_output, l.o_proj_weight, l.o_proj_bias);         // [B,T,D]
       hidden_states = residual + attn_output;

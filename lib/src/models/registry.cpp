@@ -1,6 +1,7 @@
 // model_type -> architecture. One explicit line per architecture (no static self-registration:
 // the linker would drop it from the static library).
 #include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
 #include <c10/core/InferenceMode.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -173,7 +174,9 @@ std::unique_ptr<Model> load_model(const std::filesystem::path& model_dir, const 
   if (!factory)
     config.reject("model_type", fmt::format("one of {}", fmt::join(supported_model_types(), ", ")),
                   fmt::format("'{}'", model_type));
-  c10::InferenceMode guard;
+  // Attribution needs ordinary weight tensors (inference tensors cannot be saved for backward).
+  c10::InferenceMode guard(!options.autograd);
+  c10::AutoGradMode no_grad(false);
   ModelContext ctx(dir, std::move(config), parse_device(options.device));
   for (auto& a : adapters) ctx.weights().add_adapter(a);
   std::unique_ptr<Model> model = factory(ctx);

@@ -60,7 +60,7 @@ class Roberta final : public Model {
   const ModelInfo& info() const override { return info_; }
 
   at::Tensor forward(const Inputs& raw_inputs, Taps& taps, bool compute_logits) override {
-    c10::InferenceMode guard;
+    c10::InferenceMode guard(!raw_inputs.autograd);
     if (compute_logits) require_lm_head(info_);
     const Inputs inputs = checked_inputs(raw_inputs, info_, embeddings_.word_embeddings.device());
     at::Tensor position_ids = roberta_position_ids(inputs.input_ids, config_.pad_token_id);  // [B,T]

@@ -9,6 +9,7 @@
 
 #include <memory>
 
+#include "atlas/extract/attribution.hpp"
 #include "atlas/extract/extract.hpp"
 #include "atlas/extract/scorer.hpp"
 #include "atlas/extract/serve_model.hpp"
@@ -30,6 +31,7 @@ struct Backend {
   std::unique_ptr<Scorer> (*open_scorer)(const RunOptions&) = nullptr;   // bias audits (atlas/bias/)
   std::shared_ptr<ServeModel> (*open_model)(const RunOptions&) = nullptr;   // atlas serve
   CorpusSummary (*visit_corpus)(const CorpusOptions&, const CorpusVisitor&, const CorpusFailure&) = nullptr;
+  AttributionResult (*run_attribution)(const AttributionOptions&) = nullptr;   // analyze attribution
 };
 
 /// The backend of libatlas_torch.so, loaded on the first call. Looks, in order, at

@@ -35,6 +35,7 @@ struct RunOptions {
   int threads = 0;                               // 0: all cores
   std::string device = "cpu";                    // cpu, cuda, cuda:N
   std::string command_line;                      // recorded in meta
+  bool autograd = false;                         // load weights for gradients (attribution)
 };
 
 struct ExtractOptions : RunOptions {

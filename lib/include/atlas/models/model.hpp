@@ -80,6 +80,16 @@ struct Inputs {
   at::Tensor token_type_ids;          // [B,T] int64; undefined means zeros
   at::Tensor decoder_input_ids;       // [B,T_dec] int64, encoder-decoders only
   at::Tensor decoder_attention_mask;  // [B,T_dec] int64; undefined means all ones
+  // Attribution (extract/attribution.cpp); llama-, gpt2- and bert-family models only, others
+  // refuse them (InputError).
+  bool autograd = false;              // run without InferenceMode, recording autograd (needs a model
+                                      // loaded with LoadOptions::autograd)
+  at::Tensor inputs_embeds;           // [B,T,D] float: used instead of the word-embedding lookup of
+                                      // input_ids (positions, token types, scaling still added), as
+                                      // transformers' inputs_embeds
+  at::Tensor head_mask;               // [L,H] or [B,L,H] float: multiplies each head's attention
+                                      // probabilities before they weight V (0 = the head's output is
+                                      // zeroed before the output projection), as transformers' head_mask
 };
 
 /// Tap names for attention, keyed by attention kind; every one is the softmax output (eager
@@ -91,6 +101,9 @@ inline constexpr const char* kCrossAttnProbs = "cross_attn_probs";      // [B,H,
 /// ‖f_h(x_j)‖ (Kobayashi et al. 2020): norm of each value vector after its head's slice of the
 /// output projection (bias excluded). [B,H,T] float32; llama-, gpt2- and bert-family models.
 inline constexpr const char* kValueNorms = "value_norms";
+/// The word embeddings of input_ids ([B,T,D], before positions are added; inputs_embeds when given),
+/// layer 0. llama-, gpt2- and bert-family models.
+inline constexpr const char* kInputEmbeds = "input_embeds";
 
 /// Receives named intermediates. Names:
 ///   "attn_probs" layer l  [B,H,T,T] self-attention of a decoder-only or encoder-only model
@@ -136,6 +149,9 @@ struct LoadOptions {
   std::filesystem::path base;
   /// Do not apply the adapter files that the model folder itself holds.
   bool no_adapter = false;
+  /// Load the weights as ordinary tensors (not inference tensors), so a forward with
+  /// Inputs::autograd can record gradients (attribution).
+  bool autograd = false;
 };
 
 /// Reads config.json, picks the architecture by model_type, loads weights strictly (a missing
