@@ -37,7 +37,7 @@ expect_usage "analyze without a subcommand" "analyze: expected a subcommand \(ch
 expect_usage "bad --fail-if expression" "analyze heads: --fail-if: 'max\(sink_mass': expected '\)'" -- analyze heads a.npz --fail-if 'max(sink_mass'
 
 for args in "" "extract" "tokenize" "visualize" "process" "models" "models info" "models list" "analyze" "analyze heads" \
-    "analyze detect" "analyze cluster" "analyze coref" "analyze long" "analyze multilingual" "analyze bias" "serve"; do
+    "analyze detect" "analyze cluster" "analyze coref" "analyze long" "analyze multilingual" "analyze bias" "analyze attribution" "serve"; do
   # shellcheck disable=SC2086
   if out=$("$ATLAS" $args --help 2>&1) && grep -q -i "usage" <<<"$out"; then   # no pipe: grep -q would SIGPIPE printf under pipefail
     pass "atlas $args --help exits 0"

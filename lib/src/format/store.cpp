@@ -167,10 +167,15 @@ json StoreInfo::to_json() const {
 StoreInfo StoreInfo::from_json(const json& j, const std::string& where) {
   ATLAS_CHECK(j.is_object(), FormatError, "{}: expected a JSON object", where);
   StoreInfo s;
-  ATLAS_CHECK(j.value("format", "") == "atlas.store", FormatError,
+  // value() would throw nlohmann's type_error for a key of another type: check the types first.
+  const auto fmt_it = j.find("format");
+  ATLAS_CHECK(fmt_it != j.end() && fmt_it->is_string() && *fmt_it == "atlas.store", FormatError,
               "{}: key 'format' must be \"atlas.store\", got {}", where,
-              j.contains("format") ? j["format"].dump() : "nothing");
-  s.format_version = j.value("format_version", 1);
+              fmt_it != j.end() ? fmt_it->dump() : "nothing");
+  const auto ver_it = j.find("format_version");
+  ATLAS_CHECK(ver_it == j.end() || ver_it->is_number_integer(), FormatError,
+              "{}: key 'format_version' must be an integer, got {}", where, ver_it != j.end() ? ver_it->dump() : "");
+  s.format_version = ver_it == j.end() ? 1 : ver_it->get<int>();
   ATLAS_CHECK(s.format_version == 1, FormatError, "{}: format_version {} is newer than this atlas reads (1)",
               where, s.format_version);
   for (auto it = j.begin(); it != j.end(); ++it) {

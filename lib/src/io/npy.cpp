@@ -221,10 +221,13 @@ void parse_descr(const std::string& descr, NpyHeader& h, const std::string& what
         bad();
       break;
     case 'U':
+      // Zero-width strings hold nothing but let a header claim billions of elements in 0 bytes.
+      ATLAS_CHECK(size > 0, FormatError, "{}: dtype descr '{}': zero-width strings are not supported", what, descr);
       h.dtype = DType::Unicode;
       h.unicode_chars = static_cast<size_t>(size);
       break;
     case 'S':  // numpy bytes_ (what np.array([b'..']) and many older tools write): decoded as UTF-8
+      ATLAS_CHECK(size > 0, FormatError, "{}: dtype descr '{}': zero-width strings are not supported", what, descr);
       h.dtype = DType::Unicode;
       h.unicode_chars = static_cast<size_t>(size);
       h.byte_string = true;
