@@ -35,5 +35,5 @@ v contrast  "$work/story.npz" "$work/story-he.npz" -o "$out/contrast-words.png" 
 v heatmap   "$work/rollout.npz" -o "$out/rollout.png" --layer -1 --head mean --hide-special
 v profile   "$work/story.npz" -o "$out/profile.png"
 v heatmap   "$work/story.npz" -o "$out/heatmap-dark.png" --layer 4 --head 0 --style dark
-# Slot: head-clusters.png comes from `atlas analyze cluster` (the analyze work adds its command here).
+# The analyze figures (clusters.png, detect-prev-token.png, ...): examples/analyze/make-figures.sh.
 ls -la "$out"
