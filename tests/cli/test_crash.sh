@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Crash safety: SIGKILL at any moment of `atlas extract` (one text, a corpus), `process` or a `visualize` batch
-# leaves the previous complete output or none, never a truncated file that reads as valid; temp
+# Crash safety: SIGKILL at any moment of `atlas extract` (one text, a corpus), `process`, a bias report
+# or a `visualize` batch leaves the previous complete output or none, never a truncated file that reads as valid; temp
 # files of a killed run (".NAME.tmp-PID-N") do not confuse, and are gone after, the next run.
 # A full disk (ulimit -f with SIGXFSZ ignored) is one clear error naming the file, exit 1, no output.
 source "$(dirname "$0")/lib.sh"
@@ -94,6 +94,20 @@ for t in 0.3 0.8 1.5; do
 done
 [ -s "$TMP/proc/out.npz" ] && npz_all_valid "$TMP/proc" && pass "process killed mid-flow: every output present loads in numpy" ||
   fail "process: output lost or truncated after SIGKILL"
+
+# ---- a bias report: the previous complete PDF, or none ----
+mkdir -p "$TMP/bias"
+bias_run() { exec "$ATLAS" analyze bias -m "$MODEL" --suite "$ATLAS_SOURCE_DIR/configs/bias/gender-occupation.yaml" --limit 200 \
+  --seed 1 --threads 1 --report "$1"; }
+(bias_run "$TMP/bias/prev.pdf") >/dev/null 2>&1 || fail "bias report"
+for t in 0.3 0.7 1.2 2.0; do
+  kill_after "$t" -- bias_run "$TMP/bias/prev.pdf"
+  kill_after "$t" -- bias_run "$TMP/bias/fresh_$t.pdf"
+done
+bad=0
+for f in "$TMP"/bias/*.pdf; do [ "$(tail -c 6 "$f" | tr -d '\n')" = "%%EOF" ] || { bad=1; echo "truncated: $f"; }; done
+[ -s "$TMP/bias/prev.pdf" ] && [ "$bad" -eq 0 ] && pass "bias report killed at any moment: every PDF present is complete" ||
+  fail "bias report: lost or truncated PDF after SIGKILL"
 
 # ---- disk full: "File too large" naming the file, exit 1, nothing left ----
 mkdir -p "$TMP/full"
