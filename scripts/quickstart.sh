@@ -13,8 +13,8 @@ build/bin/atlas extract --model examples/models/stories260K --text "$text" -o ou
 echo
 echo "== atlas visualize"
 build/bin/atlas visualize heatmap out/quickstart.npz --layer 2 --head 3 -o out/quickstart-heatmap.png
-build/bin/atlas visualize flow out/quickstart.npz --layer 1 --head 0-3 -o out/quickstart-flow.png
-echo "figures: $(pwd)/out/quickstart-heatmap.png (layer 2, head 3) and $(pwd)/out/quickstart-flow.png (layer 1, heads 0-3)"
+build/bin/atlas visualize flow out/quickstart.npz --layer 1 -o out/quickstart-flow.png
+echo "figures: $(pwd)/out/quickstart-heatmap.png (layer 2, head 3) and $(pwd)/out/quickstart-flow.png (layer 1, mean of the heads, 3 strongest links per token)"
 echo
 echo "== atlas extract on a corpus (one model load, documents batched by length, a resumable store)"
 rm -rf out/quickstart-store
