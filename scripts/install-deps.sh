@@ -31,7 +31,7 @@ PACKAGES=(
   libzip-dev zlib1g-dev libdeflate-dev libpcre2-dev
   libssl-dev libcurl4-openssl-dev
   libcpp-httplib-dev   # atlas serve
-  python3 python3-numpy
+  python3 python3-numpy python3-networkx   # networkx: test_process.sh and bench/bench_flow.py check max-flow against it
   librsvg2-bin poppler-utils
   clang libclang-rt-14-dev   # scripts/fuzz.sh: libFuzzer + ASan/UBSan
 )

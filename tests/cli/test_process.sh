@@ -88,7 +88,7 @@ try:
         v = nx.maximum_flow_value(G, (L, i), (0, j))
         assert abs(v - f["attention"][1, 0, i, j]) < 1e-5, (i, j, v, f["attention"][1, 0, i, j])
 except ImportError:
-    print("# networkx missing: flow checked for shape only")
+    raise SystemExit("networkx missing (scripts/install-deps.sh installs python3-networkx): flow not checked")
 assert (f["attention"] <= 1 + 1e-6).all() and (f["attention"] >= -1e-9).all()
 
 sl, _ = load("sl")
