@@ -85,7 +85,8 @@ void load_sharded(const fs::path& index, bool bin, std::map<std::string, RawTens
   ATLAS_CHECK(!by_shard.empty(), CheckpointError, "'{}': weight_map is empty", index.string());
   for (const auto& [shard, names] : by_shard) {
     const fs::path path = index.parent_path() / shard;
-    ATLAS_CHECK(fs::is_regular_file(path), CheckpointError,
+    std::error_code ec;  // a name the OS refuses (too long ...) is a missing shard, not an exception
+    ATLAS_CHECK(fs::is_regular_file(path, ec), CheckpointError,
                 "'{}': shard '{}' (holding tensor '{}' and {} more) does not exist", index.string(),
                 path.string(), *names.begin(), names.size() - 1);
     auto part = bin ? read_torch_bin(path) : read_safetensors(path);

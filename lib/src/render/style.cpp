@@ -40,7 +40,21 @@ double positive(const YAML::Node& node, const std::string& source, const std::st
 
 }  // namespace
 
+namespace {
+Style parse_style_unchecked(const std::string& yaml_text, const std::string& source);
+}  // namespace
+
+// Every yaml-cpp conversion a key-specific check missed is still one ConfigError naming the style.
 Style parse_style(const std::string& yaml_text, const std::string& source) {
+  try {
+    return parse_style_unchecked(yaml_text, source);
+  } catch (const YAML::Exception& e) {
+    ATLAS_FAIL(ConfigError, "style '{}': {}", source, e.what());
+  }
+}
+
+namespace {
+Style parse_style_unchecked(const std::string& yaml_text, const std::string& source) {
   YAML::Node root;
   try {
     root = YAML::Load(yaml_text);
@@ -91,6 +105,7 @@ Style parse_style(const std::string& yaml_text, const std::string& source) {
   }
   return s;
 }
+}  // namespace
 
 Style load_style(const std::string& name_or_path) {
   if (name_or_path.empty() || name_or_path == "default") return Style{};
