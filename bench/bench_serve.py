@@ -22,9 +22,14 @@ over HTTP on one machine:
               model's last run, so the extension runs only the 4 new tokens against the cached keys
               and values (the attention rows of the first 500 come from the previous run); the
               issue's target is extend / full < 0.20. The responses' `reused_tokens` are printed.
+              Every request writes the full attention NPZ (12 x 12 x 504 x 504 float32: 146 MB);
+              on a disk, writing that much per request soon hits the kernel's writeback throttling,
+              which then dominates an incremental request, so this server's --work-dir is a folder
+              under /dev/shm (tmpfs) when there is one (--causal-work-dir disk: the server's default).
 
     /usr/bin/python3 bench/bench_serve.py --atlas build/bin/atlas [--requests 40] [--model-dir /tmp/bert-base-rand]
-                     [--causal-model-dir /tmp/atlas-bench-gpt2-small] [--only-causal]
+                     [--causal-model-dir /tmp/atlas-bench-gpt2-small] [--causal-work-dir shm|disk|DIR]
+                     [--only-causal]
 
 Prints p50 / p95 in milliseconds; nothing is asserted (a benchmark, not a test).
 """
@@ -33,10 +38,12 @@ import json
 import os
 import random
 import re
+import shutil
 import statistics
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -161,6 +168,9 @@ def main():
     ap.add_argument("--model-dir", default="/tmp/atlas-bench-bert-base")
     ap.add_argument("--requests", type=int, default=40)
     ap.add_argument("--causal-model-dir", default="/tmp/atlas-bench-gpt2-small")
+    ap.add_argument("--causal-work-dir", default="shm",
+                    help="--work-dir of the causal server: shm (a folder under /dev/shm), disk (the server's "
+                         "default temp folder) or a folder")
     ap.add_argument("--only-causal", action="store_true", help="only the causal extend section")
     ap.add_argument("--threads", type=int, default=0, help="threads per forward pass (0: all cores)")
     a = ap.parse_args()
@@ -247,8 +257,16 @@ def causal_extend(a):
     def text(n_words):
         return " ".join(rng.choice(words) for _ in range(n_words))
 
+    work = []
+    made = None
+    if a.causal_work_dir == "shm" and os.path.isdir("/dev/shm"):
+        made = tempfile.mkdtemp(prefix="atlas-bench-serve-", dir="/dev/shm")
+        work = ["--work-dir", made]
+    elif a.causal_work_dir not in ("shm", "disk"):
+        work = ["--work-dir", a.causal_work_dir]
+    print(f"work dir: {work[1] if work else 'the server default (a temp folder)'}")
     proc = subprocess.Popen([a.atlas, "serve", "--model", a.causal_model_dir, "--port", "0", "--threads",
-                             str(a.threads), "--cache", "8", "--max-tokens", "1024"],
+                             str(a.threads), "--cache", "8", "--max-tokens", "1024"] + work,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
@@ -283,6 +301,8 @@ def causal_extend(a):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        if made:
+            shutil.rmtree(made, ignore_errors=True)
 
 
 if __name__ == "__main__":
