@@ -241,9 +241,13 @@ class CachedCollector final : public models::Taps {
     at::Tensor rows = p.to(store_).to(at::kCPU).contiguous();
     at::Tensor full = rows;
     if (reused_ > 0) {
-      full = at::zeros({rows.size(0), total_, total_}, rows.options());
-      full.narrow(1, 0, reused_).narrow(2, 0, reused_).copy_(previous_[j].narrow(1, 0, reused_).narrow(2, 0, reused_));
-      full.narrow(1, reused_, total_ - reused_).copy_(rows);
+      // Every element written once: kept rows < P (columns < P, zeros after: causal), new rows.
+      const int64_t fresh = total_ - reused_;
+      full = at::empty({rows.size(0), total_, total_}, rows.options());
+      at::Tensor top = full.narrow(1, 0, reused_);
+      top.narrow(2, 0, reused_).copy_(previous_[j].narrow(1, 0, reused_).narrow(2, 0, reused_));
+      top.narrow(2, reused_, fresh).zero_();
+      full.narrow(1, reused_, fresh).copy_(rows);
     }
     stream_.write_part(full.data_ptr(), full.nbytes());
     kept.push_back(std::move(full));
