@@ -68,6 +68,7 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 m = d["models"][0]
 assert m["name"] == "stories260K" and m["num_layers"] == 5 and m["num_heads"] == 8 and m["causal"], m
+assert m["kv_cache"] is True, m
 assert d["stores"] == ["store"], d["stores"]
 assert d["limits"]["max_text_chars"] == 2000, d["limits"]
 PY
