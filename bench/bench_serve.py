@@ -11,11 +11,25 @@ over HTTP on one machine:
   re-render   the same text, another layer/head: the cached result, render only
   run only    POST /api/run for a new 64-token text (tokens + the chosen matrix as JSON)
   extend      a 500-token text, then the same text with a few words appended: the ratio of the
-              second request's time to a full run of a new 500-token text. The server keeps no
-              key/value cache (encoder attention changes at every position when text is appended,
-              and the models do not return past keys/values), so this ratio is ~1.
+              second request's time to a full run of a new 500-token text. BERT is an encoder
+              (appending text changes the attention of every position), so the server recomputes
+              and the ratio is ~1.
+  causal extend
+              the same on a GPT-2-small-shaped model with random weights (GPT2LMHeadModel, 12 layers,
+              12 heads, 768 hidden, vocab 50257, 1024 positions; written by bench/make_gpt2_small.py
+              with the tiny reference GPT-2's tokenizer, whose ' word' pieces make one token per
+              word): 500 tokens, then +4 tokens. The server keeps the key/value cache of each causal
+              model's last run, so the extension runs only the 4 new tokens against the cached keys
+              and values (the attention rows of the first 500 come from the previous run); the
+              issue's target is extend / full < 0.20. The responses' `reused_tokens` are printed.
+              Every request writes the full attention NPZ (12 x 12 x 504 x 504 float32: 146 MB);
+              on a disk, writing that much per request soon hits the kernel's writeback throttling,
+              which then dominates an incremental request, so this server's --work-dir is a folder
+              under /dev/shm (tmpfs) when there is one (--causal-work-dir disk: the server's default).
 
     /usr/bin/python3 bench/bench_serve.py --atlas build/bin/atlas [--requests 40] [--model-dir /tmp/bert-base-rand]
+                     [--causal-model-dir /tmp/atlas-bench-gpt2-small] [--causal-work-dir shm|disk|DIR]
+                     [--only-causal]
 
 Prints p50 / p95 in milliseconds; nothing is asserted (a benchmark, not a test).
 """
@@ -24,10 +38,12 @@ import json
 import os
 import random
 import re
+import shutil
 import statistics
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -35,6 +51,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REFERENCE_VOCAB = os.path.join(HERE, "..", "..", "shared", "reference", "models", "bert", "vocab.txt")
+REFERENCE_GPT2_VOCAB = os.path.join(HERE, "..", "..", "shared", "reference", "models", "gpt2", "vocab.json")
 
 
 def bert_specs(L=12, d=768, ff=3072, vocab=30522, positions=512):
@@ -95,6 +112,20 @@ def write_model(out):
               open(os.path.join(out, "tokenizer_config.json"), "w"))
 
 
+def write_causal_model(out):
+    """GPT-2 small with random weights (bench/make_gpt2_small.py), written once."""
+    if os.path.exists(os.path.join(out, "model.safetensors")):
+        return
+    subprocess.run([sys.executable, os.path.join(HERE, "make_gpt2_small.py"), "--out", out], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def gpt2_words():
+    """Words that the tiny GPT-2 tokenizer has as one ' word' token."""
+    vocab = json.load(open(REFERENCE_GPT2_VOCAB, encoding="utf-8"))
+    return sorted(k[1:] for k in vocab if k.startswith("\u0120") and re.fullmatch(r"[a-z]{2,}", k[1:]))
+
+
 def words_of_vocab():
     vocab = [v for v in open(REFERENCE_VOCAB, encoding="utf-8").read().split("\n") if v]
     return [v for v in vocab if re.fullmatch(r"[a-z]{2,}", v)]
@@ -136,8 +167,15 @@ def main():
     ap.add_argument("--atlas", default=os.path.join(HERE, "..", "build", "bin", "atlas"))
     ap.add_argument("--model-dir", default="/tmp/atlas-bench-bert-base")
     ap.add_argument("--requests", type=int, default=40)
+    ap.add_argument("--causal-model-dir", default="/tmp/atlas-bench-gpt2-small")
+    ap.add_argument("--causal-work-dir", default="shm",
+                    help="--work-dir of the causal server: shm (a folder under /dev/shm), disk (the server's "
+                         "default temp folder) or a folder")
+    ap.add_argument("--only-causal", action="store_true", help="only the causal extend section")
     ap.add_argument("--threads", type=int, default=0, help="threads per forward pass (0: all cores)")
     a = ap.parse_args()
+    if a.only_causal:
+        return causal_extend(a)
 
     t0 = time.perf_counter()
     write_model(a.model_dir)
@@ -201,10 +239,70 @@ def main():
         report("500-token text (full run)", full)
         report("same text + 4 words", ext)
         print(f"extend / full (medians): {statistics.median(ext) / statistics.median(full):.2f} "
-              f"(no key/value cache reuse: every request recomputes)")
+              f"(an encoder: every request recomputes)")
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    causal_extend(a)
+
+
+def causal_extend(a):
+    t0 = time.perf_counter()
+    write_causal_model(a.causal_model_dir)
+    print(f"\ncausal model: {a.causal_model_dir} (GPT2LMHeadModel 12 x 12, 768 hidden, vocab 50257, random "
+          f"weights; written/checked in {time.perf_counter() - t0:.1f} s)")
+    words = gpt2_words()
+    rng = random.Random(2)
+
+    def text(n_words):
+        return " ".join(rng.choice(words) for _ in range(n_words))
+
+    work = []
+    made = None
+    if a.causal_work_dir == "shm" and os.path.isdir("/dev/shm"):
+        made = tempfile.mkdtemp(prefix="atlas-bench-serve-", dir="/dev/shm")
+        work = ["--work-dir", made]
+    elif a.causal_work_dir not in ("shm", "disk"):
+        work = ["--work-dir", a.causal_work_dir]
+    print(f"work dir: {work[1] if work else 'the server default (a temp folder)'}")
+    proc = subprocess.Popen([a.atlas, "serve", "--model", a.causal_model_dir, "--port", "0", "--threads",
+                             str(a.threads), "--cache", "8", "--max-tokens", "1024"] + work,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        m = re.search(r"listening on (\S+)", line)
+        if not m:
+            sys.exit(f"bench_serve: server did not start: {line} {proc.stderr.read()}")
+        url = m.group(1).rstrip("/")
+        post(url + "/api/run", {"text": text(64), "layer": "0", "head": "0"})   # warm-up
+        full, ext, full_model, ext_model, reused_full, reused_ext = [], [], [], [], [], []
+        n_full = n_ext = 0
+        load = os.getloadavg()[0]
+        for _ in range(max(3, a.requests // 8)):
+            base = text(500)
+            dt_full, r = post(url + "/api/run", {"text": base, "layer": "0", "head": "0"})
+            dt_ext, r2 = post(url + "/api/run", {"text": base + " " + text(4), "layer": "0", "head": "0"})
+            full.append(dt_full)
+            ext.append(dt_ext)
+            full_model.append(r["seconds_model"])
+            ext_model.append(r2["seconds_model"])
+            reused_full.append(r.get("reused_tokens", 0))
+            reused_ext.append(r2.get("reused_tokens", 0))
+            n_full, n_ext = len(r["tokens"]), len(r2["tokens"])
+        print(f"load average before timing: {load:.1f} on {os.cpu_count()} cores")
+        print(f"causal extend: {n_full} -> {n_ext} tokens; reused tokens: full runs {sorted(set(reused_full))}, "
+              f"extensions {sorted(set(reused_ext))}")
+        report("500-token text (full run)", full)
+        report("same text + 4 words (kv cache)", ext)
+        print(f"forward pass alone (medians): full {statistics.median(full_model) * 1000:.1f} ms, "
+              f"extension {statistics.median(ext_model) * 1000:.1f} ms")
+        print(f"causal extend / full (medians): {statistics.median(ext) / statistics.median(full):.3f} "
+              f"(target < 0.20)")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        if made:
+            shutil.rmtree(made, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -68,6 +68,7 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 m = d["models"][0]
 assert m["name"] == "stories260K" and m["num_layers"] == 5 and m["num_heads"] == 8 and m["causal"], m
+assert m["kv_cache"] is True, m
 assert d["stores"] == ["store"], d["stores"]
 assert d["limits"]["max_text_chars"] == 2000, d["limits"]
 PY
@@ -151,6 +152,38 @@ assert d["level"] == "word" and d["steps"] == ["atlas process words attention.np
 PY
 expect_status "an unknown level is 400" 400 "${JSON[@]}" -X POST -d "$(req '{"level":"letters"}')" "$URL/api/run"
 expect_status "/api/run on a stored document" 200 "${JSON[@]}" -X POST -d '{"store":"store","doc":"sun","layer":"1","head":"mean"}' "$URL/api/run"
+
+# ---- incremental runs: a text that extends the previous one reuses its key/value cache
+BASE='The cat sat on the mat and looked at the bird in the old tree.'
+EXT="$BASE Then it jumped down and ran away."
+runq() { "$ATLAS_PYTHON" -c 'import json,sys; print(json.dumps({"text": sys.argv[1], "layer": "-1", "head": "mean"}))' "$1"; }
+expect_status "/api/run of a new text" 200 "${JSON[@]}" -X POST -d "$(runq "$BASE")" "$URL/api/run"
+cp "$TMP/resp" "$TMP/base.json"
+expect_status "/api/run of the text extended" 200 "${JSON[@]}" -X POST -d "$(runq "$EXT")" "$URL/api/run"
+"$ATLAS_PYTHON" - "$TMP/base.json" "$TMP/resp" <<'PY' && pass "the extension runs incrementally: reused_tokens = the previous text's tokens, causal rows" || fail "incremental run: $(head -c 300 "$TMP/resp")"
+import json, sys
+a, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+n = len(a["tokens"])
+assert b["incremental"] is True and b["reused_tokens"] == n, (b["incremental"], b["reused_tokens"], n)
+assert b["tokens"][:n] == a["tokens"] and len(b["tokens"]) > n
+A = b["attention"]
+assert all(abs(sum(r) - 1) < 1e-3 for r in A) and all(A[i][j] == 0 for i in range(len(A)) for j in range(i + 1, len(A)))
+PY
+curl -s -f "${JSON[@]}" -X POST -d "$(runq "$EXT")" -o "$TMP/ext_serve.npz" "$URL/api/npz" || fail "NPZ of the extended text"
+"$ATLAS" extract --model "$MODEL" --text "$EXT" -o "$TMP/ext_cli.npz" --threads 1 >/dev/null 2>&1 || fail "extract the extended text"
+"$ATLAS_PYTHON" - "$TMP/ext_serve.npz" "$TMP/ext_cli.npz" <<'PY' && pass "the incremental NPZ equals \`atlas extract\` of the whole text (members, ids, attention within 2e-5)" || fail "incremental NPZ differs from a full extract"
+import sys
+import numpy as np
+a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
+assert sorted(a.files) == sorted(b.files), (a.files, b.files)
+for k in a.files:
+    if k == "meta":
+        continue
+    if k == "attention":
+        assert a[k].shape == b[k].shape and np.abs(a[k] - b[k]).max() <= 2e-5, (k, np.abs(a[k] - b[k]).max())
+    else:
+        assert np.array_equal(a[k], b[k]), k
+PY
 
 # ---- exports byte-identical to `atlas visualize` with the command line the page shows
 bin_dir=$(cd "$(dirname "$ATLAS")" && pwd)

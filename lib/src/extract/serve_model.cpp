@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <mutex>
 #include <numeric>
 
 #include "atlas/core/error.hpp"
@@ -28,6 +29,7 @@ class TorchServeModel final : public ServeModel {
     info_.max_tokens = i.max_positions;
     info_.causal = i.causal;
     info_.next_token = i.causal && i.has_lm_head && i.vocab_size > 0;
+    info_.kv_cache = session_.can_run_cached();
     info_.seconds_load = session_.seconds_load();
     session_.set_logits(info_.next_token);
   }
@@ -36,6 +38,7 @@ class TorchServeModel final : public ServeModel {
   std::string label(int64_t id) const override { return session_.label(id); }
 
   ServeResult run(const ServeRequest& r) override {
+    std::lock_guard<std::mutex> lock(mutex_);   // the caller locks too; the session and cache_ are one state
     ATLAS_CHECK(r.text.has_value() != r.ids.has_value(), InputError, "give exactly one input: text or ids");
     Prepared doc = r.text ? session_.prepare_text(*r.text) : session_.prepare_ids(*r.ids);
     const int64_t limit = r.max_tokens > 0 && (info_.max_tokens <= 0 || r.max_tokens < info_.max_tokens)
@@ -46,13 +49,20 @@ class TorchServeModel final : public ServeModel {
     const double before = session_.seconds_model();
     io::NpzWriter npz(r.output, io::Compression::Stored);
     format::DocumentWriter writer(npz);
-    DocumentResult result = session_.run_streaming(doc, writer, false);
     ServeResult out;
+    DocumentResult result;
+    if (info_.kv_cache && doc.tokens.token_type_ids.empty()) {
+      result = session_.run_cached(doc, writer, cache_, out.reused_tokens);
+    } else {
+      cache_.clear();
+      result = session_.run_streaming(doc, writer, false);
+    }
     out.tokens = doc.size();
     if (result.logits.defined()) {
-      // Only the distribution after the last token is kept; the NPZ stays what `atlas extract`
-      // (without --logits) writes.
-      const at::Tensor probs = at::softmax(result.logits.select(0, doc.size() - 1).to(at::kDouble), 0).to(at::kFloat).contiguous();
+      // Only the distribution after the last token is kept (run_cached computes no other); the NPZ
+      // stays what `atlas extract` (without --logits) writes.
+      const at::Tensor last = result.logits.select(0, result.logits.size(0) - 1);
+      const at::Tensor probs = at::softmax(last.to(at::kDouble), 0).to(at::kFloat).contiguous();
       const float* p = probs.data_ptr<float>();
       out.next_probabilities.assign(p, p + probs.numel());
       std::vector<int64_t> order(out.next_probabilities.size());
@@ -70,8 +80,10 @@ class TorchServeModel final : public ServeModel {
   }
 
  private:
+  std::mutex mutex_;
   Session session_;
   ServeModelInfo info_;
+  RunCache cache_;   // the last run of this model (causal kv_cache models): one per model
 };
 
 }  // namespace

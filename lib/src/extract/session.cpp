@@ -210,6 +210,61 @@ class ValueNormCollector final : public models::Taps {
   std::vector<at::Tensor> blocks_;
 };
 
+/// The attention of a run with a key/value cache (Session::run_cached): each selected layer's new
+/// rows [H_sel,T_new,T] (storage dtype) under the `reused` rows kept from the previous run, written
+/// whole into the member and kept for the next run.
+class CachedCollector final : public models::Taps {
+ public:
+  CachedCollector(const Session& session, int64_t reused, int64_t total, const std::vector<at::Tensor>& previous,
+                  format::DocumentWriter::AttentionStream& stream)
+      : layers_(session.layers()), heads_(session.heads()), reused_(reused), total_(total), previous_(previous),
+        stream_(stream) {
+    all_heads_ = static_cast<int64_t>(heads_.size()) == session.info().num_heads;
+    store_ = storage_type(session.options().dtype);
+  }
+  bool wants(const std::string& name, int64_t layer) const override {
+    return name == models::kAttnProbs && std::binary_search(layers_.begin(), layers_.end(), layer);
+  }
+  void emit(const std::string& name, int64_t layer, const at::Tensor& value) override {
+    if (!wants(name, layer)) return;
+    const size_t j = kept.size();
+    ATLAS_CHECK(j < layers_.size() && layers_[j] == layer, Error, "internal: attention of layer {} emitted out of order",
+                layer);
+    at::Tensor p = value.select(0, 0);                                   // [H,T_new,T]
+    if (!all_heads_) {
+      if (!head_index_.defined()) head_index_ = at::tensor(heads_, at::kLong).to(value.device());
+      p = p.index_select(0, head_index_);                                // [H_sel,T_new,T]
+    }
+    ATLAS_CHECK(p.size(1) == total_ - reused_ && p.size(2) == total_, Error,
+                "internal: attention of layer {} has shape {}, expected [*, {}, {}]", layer, c10::str(p.sizes()),
+                total_ - reused_, total_);
+    at::Tensor rows = p.to(store_).to(at::kCPU).contiguous();
+    at::Tensor full = rows;
+    if (reused_ > 0) {
+      // Every element written once: kept rows < P (columns < P, zeros after: causal), new rows.
+      const int64_t fresh = total_ - reused_;
+      full = at::empty({rows.size(0), total_, total_}, rows.options());
+      at::Tensor top = full.narrow(1, 0, reused_);
+      top.narrow(2, 0, reused_).copy_(previous_[j].narrow(1, 0, reused_).narrow(2, 0, reused_));
+      top.narrow(2, reused_, fresh).zero_();
+      full.narrow(1, reused_, fresh).copy_(rows);
+    }
+    stream_.write_part(full.data_ptr(), full.nbytes());
+    kept.push_back(std::move(full));
+  }
+  std::vector<at::Tensor> kept;   // [H_sel,T,T] per selected layer
+
+ private:
+  const std::vector<int64_t>& layers_;
+  const std::vector<int64_t>& heads_;
+  int64_t reused_, total_;
+  const std::vector<at::Tensor>& previous_;
+  format::DocumentWriter::AttentionStream& stream_;
+  bool all_heads_ = true;
+  at::Tensor head_index_;
+  at::ScalarType store_ = at::kFloat;
+};
+
 /// Hands each tap to every collector (encoder-decoders: one per attention kind).
 class FanOut final : public models::Taps {
  public:
@@ -534,6 +589,56 @@ DocumentResult Session::run_streaming(const Prepared& doc, format::DocumentWrite
   if (logits.defined()) results[0].logits = logits.select(0, 0).to(at::kCPU, at::kFloat).contiguous();   // [Q,V]
   if (results[0].mean.defined()) results[0].mean = results[0].mean / static_cast<double>(layers_.size());
   return std::move(results[0]);
+}
+
+bool Session::can_run_cached() const {
+  const models::ModelInfo& i = info();
+  return i.kv_cache && i.causal && !i.is_encoder_decoder && options_.topk == 0 && !options_.value_norms &&
+         options_.compute_dtype == "float32";
+}
+
+DocumentResult Session::run_cached(const Prepared& doc, format::DocumentWriter& writer, RunCache& cache,
+                                   int64_t& reused) {
+  ATLAS_CHECK(can_run_cached(), Error, "internal: run_cached() on {} ({}), which has no key/value cache path",
+              info().model_class, info().model_type);
+  const std::vector<int64_t>& ids = doc.tokens.input_ids;
+  const int64_t t = doc.size();
+  int64_t p = 0;
+  const int64_t common = static_cast<int64_t>(std::min(cache.ids.size(), ids.size()));
+  while (p < common && cache.ids[static_cast<size_t>(p)] == ids[static_cast<size_t>(p)]) ++p;
+  p = std::min(p, t - 1);   // the last token always runs (its logits are the next-token distribution)
+  if (cache.attention.size() != layers_.size() || cache.kv.length() < p) p = 0;
+  try {
+    if (p == 0) {
+      cache.clear();
+    } else {
+      cache.kv.truncate(p);   // a changed token at P and everything after it is recomputed
+    }
+    cache.ids.clear();
+    std::vector<DocumentResult> results(1);
+    auto stream = writer.begin_attention(format::kSelfAttention, shape_for(doc));
+    CachedCollector collector(*this, p, t, cache.attention, stream);
+    const at::Device device(options_.device);
+    models::Inputs inputs;
+    inputs.input_ids = at::tensor(std::vector<int64_t>(ids.begin() + p, ids.end()), at::kLong).unsqueeze(0).to(device);
+    inputs.past = &cache.kv;
+    inputs.last_logits_only = true;
+    at::Tensor logits = forward(inputs, collector);
+    ATLAS_CHECK(collector.kept.size() == layers_.size(), Error, "internal: the model emitted {} of {} selected layers",
+                collector.kept.size(), layers_.size());
+    ATLAS_CHECK(cache.kv.length() == t, Error, "internal: the key/value cache holds {} positions after a run of {}",
+                cache.kv.length(), t);
+    stream.finish();
+    cache.attention = std::move(collector.kept);
+    cache.ids = ids;
+    if (logits.defined())
+      results[0].logits = logits.select(0, 0).narrow(0, logits.size(1) - 1, 1).to(at::kCPU, at::kFloat).contiguous();
+    reused = p;
+    return std::move(results[0]);
+  } catch (...) {
+    cache.clear();
+    throw;
+  }
 }
 
 DocumentResult Session::run_encoder_decoder(const Prepared& doc, format::DocumentWriter& writer, bool want_mean) {

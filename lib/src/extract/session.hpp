@@ -50,6 +50,21 @@ struct DocumentResult {
   at::Tensor value_norms;                  // [L_sel,H_sel,Q] float32 CPU, with --value-norms
 };
 
+/// What `atlas serve` keeps of a model's last run to compute an extended text incrementally
+/// (Session::run_cached): its token ids, the key/value cache and the attention of the selected
+/// layers in storage form. Memory: 2 x layers x kv_heads x T x head_dim floats of keys/values on the
+/// model's device plus layers_sel x heads_sel x T x T storage values on the CPU.
+struct RunCache {
+  std::vector<int64_t> ids;
+  models::KVCache kv;
+  std::vector<at::Tensor> attention;   // per selected layer [H_sel,T,T], storage dtype, CPU
+  void clear() {
+    ids.clear();
+    kv.clear();
+    attention.clear();
+  }
+};
+
 class Session {
  public:
   explicit Session(const RunOptions& options);
@@ -91,6 +106,16 @@ class Session {
   /// Runs one sequence and streams its attention into `writer` (begun by the caller) as the model
   /// emits each layer; only one layer is ever held.
   DocumentResult run_streaming(const Prepared& doc, format::DocumentWriter& writer, bool want_mean);
+  /// Whether run_cached() applies: a model with a key/value cache path (ModelInfo::kv_cache),
+  /// dense attention (no --topk), no --value-norms, float32 compute.
+  bool can_run_cached() const;
+  /// run_streaming() reusing `cache`: the longest common prefix P of doc's ids and cache.ids (at
+  /// most T-1: the last token always runs) is not recomputed: only ids[P:] run, with the cached
+  /// keys/values of positions < P, and the attention rows < P come from cache.attention (columns
+  /// < P; the rest is 0, causal). The member written equals a full run within float32 rounding.
+  /// Logits: the last position only ([1,V]). `reused` receives P (0: a full run). Afterwards the
+  /// cache holds this document (cleared if the run fails).
+  DocumentResult run_cached(const Prepared& doc, format::DocumentWriter& writer, RunCache& cache, int64_t& reused);
   /// Runs a padded batch; every document's attention is kept in storage form.
   std::vector<DocumentResult> run_batch(const std::vector<const Prepared*>& docs);
 

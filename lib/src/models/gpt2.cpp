@@ -71,6 +71,7 @@ class Gpt2 final : public Model {
     const Gpt2Config& c = config_;
     Layout layout = resolve_layout(ctx, "GPT2LMHeadModel", "GPT2Model", "transformer.");
     info_ = model_info(ctx, layout, {c.n_layer, c.n_head, c.n_head, c.n_embd, c.vocab_size, c.n_positions, true});
+    info_.kv_cache = true;
 
     WeightStore& w = ctx.weights();
     const std::string& p = layout.prefix;
@@ -110,14 +111,14 @@ class Gpt2 final : public Model {
     const Gpt2Config& c = config_;
     const Inputs inputs = checked_inputs(raw_inputs, info_, wte_.device());
     const int64_t t = inputs.input_ids.size(1);
+    const int64_t past = inputs.past ? inputs.past->length() : 0;  // T_past: positions past .. past+t-1
     const auto device = wte_.device();
 
     at::Tensor position_ids =
-        at::arange(t, at::TensorOptions().dtype(at::kLong).device(device)).unsqueeze(0);  // [1,T]
+        at::arange(past, past + t, at::TensorOptions().dtype(at::kLong).device(device)).unsqueeze(0);  // [1,T]
     at::Tensor hidden_states =
         word_embeddings(wte_, inputs, taps) + at::embedding(wpe_, position_ids);  // [B,T,D]
-    at::Tensor causal_mask =
-        at::ones({t, t}, at::TensorOptions().dtype(at::kBool).device(device)).tril();  // [T,T]
+    at::Tensor causal_mask = causal_visible(t, past, at::TensorOptions().device(device));  // [T,past+T]
     at::Tensor padding_mask;
     if (inputs.attention_mask.defined())
       padding_mask = additive_padding_mask(inputs.attention_mask);  // [B,1,1,T]
@@ -134,15 +135,19 @@ class Gpt2 final : public Model {
       at::Tensor query = split_heads(qkv[0], c.n_head);                  // [B,H,T,d]
       at::Tensor key = split_heads(qkv[1], c.n_head);
       at::Tensor value = split_heads(qkv[2], c.n_head);
+      const at::Tensor new_value = value;
+      key = append_past(inputs.past, true, i, key);  // with a cache: past + new [1,H,past+T,d]
+      value = append_past(inputs.past, false, i, value);
 
-      at::Tensor attn_weights = at::matmul(query, key.transpose(-1, -2));  // [B,H,T,T]
+      at::Tensor attn_weights = at::matmul(query, key.transpose(-1, -2));  // [B,H,T,past+T]
       if (c.scale_attn_weights) attn_weights = attn_weights / std::sqrt(static_cast<double>(value.size(-1)));
       if (c.scale_attn_by_inverse_layer_idx) attn_weights = attn_weights / static_cast<double>(i + 1);
       attn_weights = at::where(causal_mask, attn_weights, mask_value);
       if (padding_mask.defined()) attn_weights = attn_weights + padding_mask;
       attn_weights = at::softmax(attn_weights, -1);
       emit_if(taps, "attn_probs", i, attn_weights);
-      if (taps.wants(kValueNorms, i)) taps.emit(kValueNorms, i, value_norms(value, b.attn_c_proj_weight, true));
+      if (taps.wants(kValueNorms, i))  // of this forward's positions
+        taps.emit(kValueNorms, i, value_norms(new_value, b.attn_c_proj_weight, true));
 
       attn_weights = apply_head_mask(attn_weights, inputs, i);
       at::Tensor attn_output = merge_heads(at::matmul(attn_weights, value));  // [B,T,D]
@@ -158,7 +163,8 @@ class Gpt2 final : public Model {
     hidden_states = layer_norm(hidden_states, ln_f_weight_, ln_f_bias_, c.layer_norm_epsilon);
     emit_if(taps, "hidden", c.n_layer, hidden_states);
     if (!compute_logits) return {};
-    return at::linear(hidden_states, lm_head_weight_);  // [B,T,V]
+    if (inputs.last_logits_only) hidden_states = hidden_states.narrow(1, t - 1, 1);
+    return at::linear(hidden_states, lm_head_weight_);  // [B,T,V] ([B,1,V])
   }
 
  private:

@@ -59,15 +59,43 @@ at::Tensor additive_padding_mask(const at::Tensor& attention_mask) {
   return (1.0 - extended) * mask_min();
 }
 
+int64_t KVCache::length() const { return keys.empty() || !keys.front().defined() ? 0 : keys.front().size(2); }
+
+void KVCache::truncate(int64_t n) {
+  ATLAS_CHECK(n >= 0 && n <= length(), InputError, "KVCache::truncate: expected 0 <= n <= {}, got {}", length(), n);
+  if (n == 0) {
+    clear();
+    return;
+  }
+  if (n == length()) return;
+  for (auto* v : {&keys, &values})
+    for (at::Tensor& x : *v) x = x.narrow(2, 0, n).contiguous();
+}
+
+at::Tensor append_past(KVCache* past, bool keys, int64_t layer, const at::Tensor& fresh) {
+  if (!past) return fresh;
+  std::vector<at::Tensor>& v = keys ? past->keys : past->values;
+  const auto l = static_cast<size_t>(layer);
+  if (v.size() <= l) v.resize(l + 1);
+  v[l] = v[l].defined() ? at::cat({v[l], fresh}, 2) : fresh.contiguous();
+  return v[l];
+}
+
+at::Tensor causal_visible(int64_t t, int64_t past, const at::TensorOptions& options) {
+  at::Tensor query = at::arange(past, past + t, options.dtype(at::kLong)).unsqueeze(1);  // [T,1]
+  at::Tensor key = at::arange(past + t, options.dtype(at::kLong)).unsqueeze(0);          // [1,past+T]
+  return key.le(query);                                                                  // [T,past+T]
+}
+
 at::Tensor causal_mask(const at::Tensor& attention_mask, int64_t t, int64_t sliding_window,
-                       const at::TensorOptions& float_options) {
-  at::Tensor positions = at::arange(t, float_options.dtype(at::kLong));  // [T]
-  at::Tensor query = positions.unsqueeze(1), key = positions.unsqueeze(0);
-  at::Tensor visible = key.le(query);  // [T,T]
+                       const at::TensorOptions& float_options, int64_t past) {
+  at::Tensor query = at::arange(past, past + t, float_options.dtype(at::kLong)).unsqueeze(1);  // [T,1]
+  at::Tensor key = at::arange(past + t, float_options.dtype(at::kLong)).unsqueeze(0);          // [1,past+T]
+  at::Tensor visible = key.le(query);  // [T,past+T]
   if (sliding_window > 0) visible = at::logical_and(visible, key.gt(query - sliding_window));
   visible = visible.unsqueeze(0).unsqueeze(0);  // [1,1,T,T]
   if (attention_mask.defined())
-    visible = at::logical_and(visible, attention_mask.ne(0).view({attention_mask.size(0), 1, 1, t}));  // [B,1,T,T]
+    visible = at::logical_and(visible, attention_mask.ne(0).view({attention_mask.size(0), 1, 1, past + t}));  // [B,1,T,T]
   return at::where(visible, at::scalar_tensor(0.0f, float_options), at::scalar_tensor(mask_min(), float_options));
 }
 
@@ -118,9 +146,23 @@ Inputs checked_inputs(const Inputs& inputs, const ModelInfo& info, c10::Device d
   const int64_t lo = out.input_ids.min().item<int64_t>(), hi = out.input_ids.max().item<int64_t>();
   ATLAS_CHECK(lo >= 0 && hi < info.vocab_size, InputError, "input_ids: expected ids in [0, {}), got [{}, {}]",
               info.vocab_size, lo, hi);
-  ATLAS_CHECK(info.max_positions <= 0 || ids.size(1) <= info.max_positions, InputError,
+  int64_t past = 0;
+  if (inputs.past) {
+    ATLAS_CHECK(info.kv_cache, InputError,
+                "past keys/values: {} ({}) has no key/value cache path (llama, mistral, qwen2, gemma and gpt2 have)",
+                info.model_class, info.model_type);
+    ATLAS_CHECK(ids.size(0) == 1, InputError, "past keys/values: expected a batch of 1, got {}", ids.size(0));
+    ATLAS_CHECK(!inputs.attention_mask.defined() && !inputs.inputs_embeds.defined() && !inputs.autograd, InputError,
+                "past keys/values: not with attention_mask, inputs_embeds or autograd");
+    const KVCache& c = *inputs.past;
+    past = c.length();
+    ATLAS_CHECK(past == 0 || (static_cast<int64_t>(c.keys.size()) == info.num_layers &&
+                              c.values.size() == c.keys.size()),
+                InputError, "past keys/values: expected {} layers, got {}", info.num_layers, c.keys.size());
+  }
+  ATLAS_CHECK(info.max_positions <= 0 || past + ids.size(1) <= info.max_positions, InputError,
               "input_ids: {} ({}) takes at most {} tokens, got {}", info.model_class, info.model_type,
-              info.max_positions, ids.size(1));
+              info.max_positions, past + ids.size(1));
   if (inputs.attention_mask.defined()) {
     out.attention_mask = checked_ids(inputs.attention_mask, "attention_mask", ids);
     ATLAS_CHECK(at::logical_or(out.attention_mask == 0, out.attention_mask == 1).all().item<bool>(),
@@ -131,6 +173,8 @@ Inputs checked_inputs(const Inputs& inputs, const ModelInfo& info, c10::Device d
     out.token_type_ids = checked_ids(inputs.token_type_ids, "token_type_ids", ids).to(device);
   out.input_ids = out.input_ids.to(device);
   out.autograd = inputs.autograd;
+  out.past = inputs.past;
+  out.last_logits_only = inputs.last_logits_only;
   if (inputs.inputs_embeds.defined()) {
     const at::Tensor& e = inputs.inputs_embeds;
     ATLAS_CHECK(e.dim() == 3 && e.size(0) == ids.size(0) && e.size(1) == ids.size(1) && e.size(2) == info.hidden_size,

@@ -28,9 +28,17 @@ at::Tensor additive_padding_mask(const at::Tensor& attention_mask);
 
 /// The additive mask of transformers' decoders: 0 where query i sees key j (j <= i; with
 /// sliding_window > 0 also i - sliding_window < j, as Mistral's mask; key j not padding), finfo.min
-/// elsewhere. [B,1,T,T] with an attention mask, else [1,1,T,T].
+/// elsewhere. [B,1,T,T] with an attention mask, else [1,1,T,T]. With `past` > 0 (a KVCache) the
+/// queries are positions past .. past+T-1 and the keys 0 .. past+T-1: [1,1,T,past+T] (no
+/// attention mask then).
 at::Tensor causal_mask(const at::Tensor& attention_mask, int64_t t, int64_t sliding_window,
-                       const at::TensorOptions& float_options);
+                       const at::TensorOptions& float_options, int64_t past = 0);
+/// The boolean form: true where query past+i sees key j (j <= past+i). [T,past+T]
+at::Tensor causal_visible(int64_t t, int64_t past, const at::TensorOptions& options);
+
+/// Appends this forward's keys or values [B,KV,T_new,d] of `layer` to the cache (when `past` is
+/// set) and returns past + new along the positions; without a cache, `fresh` itself.
+at::Tensor append_past(KVCache* past, bool keys, int64_t layer, const at::Tensor& fresh);
 
 /// [B,KV,T,d] -> [B,KV*n_rep,T,d]; query head h reads kv head h / n_rep (grouped-query attention).
 at::Tensor repeat_kv(const at::Tensor& x, int64_t n_rep);
@@ -47,6 +55,8 @@ at::Tensor merge_heads(const at::Tensor& x);
 
 /// Inputs validated against the model and moved to its device: ids int64 [B,T] within the
 /// vocabulary, T within max_positions, mask / token types of the same shape (undefined if absent).
+/// Inputs::past: InputError unless info.kv_cache; then batch 1 without attention_mask,
+/// inputs_embeds or autograd, T_past + T within max_positions, the cache empty or one entry per layer.
 Inputs checked_inputs(const Inputs& inputs, const ModelInfo& info, c10::Device device);
 /// Attention probabilities [B,H,T,T] of `layer` times inputs.head_mask (undefined: unchanged).
 at::Tensor apply_head_mask(const at::Tensor& probs, const Inputs& inputs, int64_t layer);

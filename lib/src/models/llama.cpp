@@ -67,6 +67,8 @@ class LlamaDecoder final : public Model {
     info_ = model_info(ctx, layout,
                        {c.num_hidden_layers, c.num_attention_heads, c.num_key_value_heads, c.hidden_size,
                         c.vocab_size, c.max_input_tokens > 0 ? c.max_input_tokens : c.rope.max_positions(), true});
+    // Dynamic NTK scaling changes the rotation of every position with the length: no cache path.
+    info_.kv_cache = c.rope.scaling.type != RopeScaling::Type::Dynamic;
 
     WeightStore& w = ctx.weights();
     const std::string& p = layout.prefix;
@@ -116,6 +118,7 @@ class LlamaDecoder final : public Model {
     const LlamaConfig& c = config_;
     const Inputs inputs = checked_inputs(raw_inputs, info_, embed_tokens_.device());
     const int64_t t = inputs.input_ids.size(1);
+    const int64_t past = inputs.past ? inputs.past->length() : 0;  // T_past: positions past .. past+t-1
     const auto float_options = embed_tokens_.options();
 
     at::Tensor hidden_states = word_embeddings(embed_tokens_, inputs, taps);  // [B,T,D]
@@ -125,8 +128,14 @@ class LlamaDecoder final : public Model {
           at::scalar_tensor(std::sqrt(static_cast<double>(c.hidden_size)), float_options);
       hidden_states = hidden_states * normalizer;
     }
-    at::Tensor attention_mask = causal_mask(inputs.attention_mask, t, c.sliding_window, float_options);
-    auto [cos, sin] = c.rope.cos_sin(t, embed_tokens_.device());  // [1,1,T,d]
+    at::Tensor attention_mask = causal_mask(inputs.attention_mask, t, c.sliding_window, float_options, past);
+    // [1,1,T,d]; with a cache the rows of positions past .. past+t-1 (the same numbers as in a full
+    // run: only dynamic NTK scaling depends on the length, and it has no cache path)
+    auto [cos, sin] = c.rope.cos_sin(past + t, embed_tokens_.device());
+    if (past > 0) {
+      cos = cos.narrow(2, past, t);
+      sin = sin.narrow(2, past, t);
+    }
 
     const int64_t n_rep = c.num_attention_heads / c.num_key_value_heads;
     const double scale = std::sqrt(static_cast<double>(c.head_dim));
@@ -144,14 +153,19 @@ class LlamaDecoder final : public Model {
           split_heads(at::linear(x, l.v_proj_weight, l.v_proj_bias), c.num_key_value_heads);
       query_states = apply_rotary(query_states, cos, sin);
       key_states = apply_rotary(key_states, cos, sin);
-      key_states = repeat_kv(key_states, n_rep);  // [B,H,T,d]
+      // With a cache: past + new keys / values [1,KV,past+T,d], stored before the GQA repeat.
+      key_states = append_past(inputs.past, true, i, key_states);
+      at::Tensor new_values = value_states;
+      value_states = append_past(inputs.past, false, i, value_states);
+      key_states = repeat_kv(key_states, n_rep);  // [B,H,past+T,d]
       value_states = repeat_kv(value_states, n_rep);
 
-      at::Tensor attn_weights = at::matmul(query_states, key_states.transpose(2, 3)) / scale;  // [B,H,T,T]
+      at::Tensor attn_weights = at::matmul(query_states, key_states.transpose(2, 3)) / scale;  // [B,H,T,past+T]
       attn_weights = attn_weights + attention_mask;
       attn_weights = at::softmax(attn_weights, -1, at::kFloat).to(query_states.scalar_type());
       emit_if(taps, "attn_probs", i, attn_weights);
-      if (taps.wants(kValueNorms, i)) taps.emit(kValueNorms, i, value_norms(value_states, l.o_proj_weight));
+      if (taps.wants(kValueNorms, i))  // of this forward's positions
+        taps.emit(kValueNorms, i, value_norms(repeat_kv(new_values, n_rep), l.o_proj_weight));
 
       attn_weights = apply_head_mask(attn_weights, inputs, i);
       at::Tensor attn_output = merge_heads(at::matmul(attn_weights, value_states));  // [B,T,H*d]
@@ -169,7 +183,8 @@ class LlamaDecoder final : public Model {
     hidden_states = rms_norm(hidden_states, norm_weight_, c.rms_norm_eps);
     emit_if(taps, "hidden", c.num_hidden_layers, hidden_states);
     if (!compute_logits) return {};
-    return at::linear(hidden_states, lm_head_weight_).to(at::kFloat);  // [B,T,V]
+    if (inputs.last_logits_only) hidden_states = hidden_states.narrow(1, t - 1, 1);
+    return at::linear(hidden_states, lm_head_weight_).to(at::kFloat);  // [B,T,V] ([B,1,V])
   }
 
  private:

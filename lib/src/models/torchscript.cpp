@@ -68,6 +68,7 @@ class TorchScriptModel final : public Model {
   const ModelInfo& info() const override { return info_; }
 
   at::Tensor forward(const Inputs& inputs, Taps& taps, bool compute_logits) override {
+    ATLAS_CHECK(!inputs.past, InputError, "'{}': a TorchScript module has no key/value cache path", file_.string());
     const at::Tensor ids = inputs.input_ids.to(device_);
     const int64_t batch = ids.size(0), length = ids.size(1);
     ATLAS_CHECK(!compute_logits || info_.has_lm_head, InputError,

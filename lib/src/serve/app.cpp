@@ -596,6 +596,8 @@ struct App::Impl {
                 {"next", next},
                 {"model_name", a.model_name},
                 {"seconds_model", d->seconds_model},
+                {"reused_tokens", d->result.reused_tokens},
+                {"incremental", d->result.reused_tokens > 0},
                 {"steps", d->steps},
                 {"level", d->steps.empty() || d->steps.front().find("process words") == std::string::npos ? "token" : "word"}};
     if (!d->model.empty()) {
@@ -613,7 +615,7 @@ struct App::Impl {
       const auto& i = s.model->info();
       m.update({{"model_type", i.model_type}, {"model_class", i.model_class}, {"num_layers", i.num_layers},
                 {"num_heads", i.num_heads}, {"causal", i.causal}, {"next_token", i.next_token},
-                {"max_tokens", i.max_tokens}});
+                {"max_tokens", i.max_tokens}, {"kv_cache", i.kv_cache}});
     }
     if (!s.load_error.empty()) m["error"] = s.load_error;
     return m;

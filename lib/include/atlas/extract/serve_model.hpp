@@ -20,6 +20,7 @@ struct ServeModelInfo {
   bool causal = false;
   bool next_token = false;     ///< a causal LM head: run() reports next-token probabilities
   bool encoder_decoder = false;
+  bool kv_cache = false;       ///< run() reuses the previous run's keys/values for a shared token prefix
   double seconds_load = 0;
 };
 
@@ -40,6 +41,9 @@ struct TokenProbability {
 struct ServeResult {
   int64_t tokens = 0;
   double seconds_model = 0;
+  /// Leading tokens whose keys/values and attention rows came from the previous run of this model
+  /// (the longest common prefix of the token ids, at most tokens - 1); 0: computed from scratch.
+  int64_t reused_tokens = 0;
   /// Causal LMs: the distribution after the last token (softmax of its logits), complete, and the
   /// `top_next` most likely tokens. Empty otherwise.
   std::vector<float> next_probabilities;
@@ -50,7 +54,8 @@ class ServeModel {
  public:
   virtual ~ServeModel() = default;
   virtual const ServeModelInfo& info() const = 0;
-  /// Runs one input; not thread-safe (the caller holds one lock per model).
+  /// Runs one input. The caller holds one lock per model (the handle also locks itself): a causal
+  /// model keeps the keys/values of its last run, so an input that extends it runs incrementally.
   virtual ServeResult run(const ServeRequest& request) = 0;
   /// Readable label of a vocabulary id (as token_labels writes it).
   virtual std::string label(int64_t id) const = 0;

@@ -51,6 +51,7 @@ struct ModelInfo {
   bool causal = false;
   int64_t pad_token_id = -1;     // -1 when the config has none
   bool has_lm_head = true;       // false for a bare base model (e.g. BertModel): no logits
+  bool kv_cache = false;         // forward() takes Inputs::past (KVCache): llama family and gpt2
   // Encoder-decoders (T5, BART): the top-level layer/head fields above describe the encoder,
   // `stacks` holds {encoder, decoder}. Empty for single-stack models: use model_stacks().
   bool is_encoder_decoder = false;
@@ -69,6 +70,25 @@ inline std::vector<StackInfo> model_stacks(const ModelInfo& info) {
   if (!info.stacks.empty()) return info.stacks;
   return {StackInfo{"model", info.num_layers, info.num_heads, info.num_kv_heads, info.causal, false}};
 }
+
+/// The key/value cache of a causal decoder-only model (ModelInfo::kv_cache: the llama family --
+/// llama, mistral, qwen2, gemma -- and gpt2): per layer, the keys and values of the first length()
+/// positions as the attention reads them: llama family [1,KV,T_past,d] after RoPE and before the
+/// grouped-query repeat, gpt2 [1,H,T_past,d]. With Inputs::past set, forward() runs input_ids as
+/// the positions length() .. length()+T_new-1, each new query attends to the past and the new keys
+/// (causal, Mistral's sliding window as in a full run), and the new keys and values are appended
+/// to the cache; an empty cache is filled by an ordinary full run. Batch 1 without attention_mask,
+/// inputs_embeds or autograd only (InputError otherwise). The tensors live on the model's device.
+struct KVCache {
+  std::vector<at::Tensor> keys, values;   // per layer; empty: nothing cached
+  int64_t length() const;                 // T_past
+  /// Keeps the first `n` positions (0 <= n <= length()).
+  void truncate(int64_t n);
+  void clear() {
+    keys.clear();
+    values.clear();
+  }
+};
 
 /// Inputs of every kind of transformer. Encoder-only and decoder-only models read input_ids,
 /// attention_mask and token_type_ids; encoder-decoders read input_ids / attention_mask as the
@@ -90,11 +110,16 @@ struct Inputs {
   at::Tensor head_mask;               // [L,H] or [B,L,H] float: multiplies each head's attention
                                       // probabilities before they weight V (0 = the head's output is
                                       // zeroed before the output projection), as transformers' head_mask
+  // Incremental decoding (ModelInfo::kv_cache models; others refuse a cache with an InputError).
+  KVCache* past = nullptr;            // see KVCache: read, and appended to, by forward()
+  bool last_logits_only = false;      // logits of the last position only, [B,1,V]; kv_cache models
+                                      // honour it, others may return every position (take the last row)
 };
 
 /// Tap names for attention, keyed by attention kind; every one is the softmax output (eager
 /// attention, before dropout) of layer l of its stack.
 inline constexpr const char* kAttnProbs = "attn_probs";                 // [B,H,T,T] single-stack models
+                                                                        // ([B,H,T_new,T_past+T_new] with a KVCache)
 inline constexpr const char* kEncoderAttnProbs = "encoder_attn_probs";  // [B,H,S_enc,S_enc]
 inline constexpr const char* kDecoderAttnProbs = "decoder_attn_probs";  // [B,H,T_dec,T_dec] (causal)
 inline constexpr const char* kCrossAttnProbs = "cross_attn_probs";      // [B,H,T_dec,S_enc]
@@ -105,7 +130,8 @@ inline constexpr const char* kValueNorms = "value_norms";
 /// layer 0. llama-, gpt2- and bert-family models.
 inline constexpr const char* kInputEmbeds = "input_embeds";
 
-/// Receives named intermediates. Names:
+/// Receives named intermediates. Names (with Inputs::past: T is the T_new new positions, and
+/// "attn_probs" is [B,H,T_new,T_past+T_new], the new queries against every key):
 ///   "attn_probs" layer l  [B,H,T,T] self-attention of a decoder-only or encoder-only model
 ///   "encoder_attn_probs" layer l  [B,H,T,T] encoder self-attention of an encoder-decoder (T = S_enc)
 ///   "decoder_attn_probs" layer l  [B,H,T_dec,T_dec] decoder self-attention (causal)
