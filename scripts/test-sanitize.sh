@@ -26,5 +26,7 @@ ctest --output-on-failure -j "$(nproc)" --timeout 1800 -LE slow "$@" 2>&1 | tee 
 rc=${PIPESTATUS[0]}
 set -e
 echo "sanitizer tests finished after $(( $(date +%s) - start )) s"
-echo "CI summary (sanitizers): $(grep -E 'tests passed, ' ctest-sanitize.log | tail -1)"
+skipped=$(sed -n '/The following tests did not run:/,/^$/p' ctest-sanitize.log |
+  sed -nE 's/^[[:space:]]+[0-9]+ - ([^ ]+) \((.*)\)$/\1 (\2)/p' | paste -sd ',' - | sed 's/,/, /g')
+echo "CI summary (sanitizers): $(grep -E 'tests passed, ' ctest-sanitize.log | tail -1); skipped: ${skipped:-none}"
 exit "$rc"
