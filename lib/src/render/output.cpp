@@ -10,7 +10,6 @@
 #include <cmath>
 #include <fstream>
 #include <map>
-#include <regex>
 
 #include <zlib.h>
 
@@ -99,22 +98,48 @@ std::string with_png_dpi(const std::string& png, int dpi) {
 
 // Cairo numbers SVG ids (surface886, image890) with process-wide counters, so a second figure in the
 // same process would differ; renumbering them in order of appearance makes output depend on the input only.
+// Every occurrence of (glyph|surface|image|pattern|clip|mask|source|filter) followed by digits, scanned
+// left to right (what the regex of that pattern matches; a hand-written scan, as std::regex took over
+// half of a served heatmap's render time).
 std::string canonical_svg_ids(const std::string& svg) {
-  static const std::regex kId(R"((glyph|surface|image|pattern|clip|mask|source|filter)(\d+))");
-  std::map<std::string, int> next;
+  static const char* const kWords[] = {"glyph", "surface", "image", "pattern", "clip", "mask", "source", "filter"};
+  constexpr size_t kN = sizeof kWords / sizeof kWords[0];
+  size_t lengths[kN];
+  for (size_t w = 0; w < kN; ++w) lengths[w] = std::strlen(kWords[w]);
+  int next[kN] = {};
   std::map<std::string, std::string> renamed;
   std::string out;
   out.reserve(svg.size());
-  auto begin = std::sregex_iterator(svg.begin(), svg.end(), kId);
-  size_t last = 0;
-  for (auto it = begin; it != std::sregex_iterator(); ++it) {
-    const auto& m = *it;
-    const std::string key = m.str(0);
+  auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
+  const size_t n = svg.size();
+  size_t last = 0, i = 0;
+  while (i < n) {
+    const char c = svg[i];
+    // First letters of the words: g s i p c m f.
+    if (c != 'g' && c != 's' && c != 'i' && c != 'p' && c != 'c' && c != 'm' && c != 'f') {
+      ++i;
+      continue;
+    }
+    size_t end = 0, word = kN;
+    for (size_t w = 0; w < kN; ++w) {
+      const size_t len = lengths[w];
+      if (i + len < n && svg.compare(i, len, kWords[w]) == 0 && is_digit(svg[i + len])) {
+        end = i + len;
+        while (end < n && is_digit(svg[end])) ++end;
+        word = w;
+        break;
+      }
+    }
+    if (word == kN) {
+      ++i;
+      continue;
+    }
+    const std::string key = svg.substr(i, end - i);
     auto found = renamed.find(key);
-    if (found == renamed.end()) found = renamed.emplace(key, m.str(1) + std::to_string(next[m.str(1)]++)).first;
-    out.append(svg, last, size_t(m.position(0)) - last);
+    if (found == renamed.end()) found = renamed.emplace(key, kWords[word] + std::to_string(next[word]++)).first;
+    out.append(svg, last, i - last);
     out += found->second;
-    last = size_t(m.position(0) + m.length(0));
+    last = i = end;
   }
   out.append(svg, last, std::string::npos);
   return out;
