@@ -600,8 +600,10 @@ struct App::Impl {
                 {"level", d->steps.empty() || d->steps.front().find("process words") == std::string::npos ? "token" : "word"}};
     if (!d->model.empty()) {
       const ModelSlot& s = *models.at(d->model);
-      out["extract_command"] = fmt::format("atlas extract --model {} --text {} -o attention.npz",
-                                           shell_quote(s.entry.path.string()), shell_quote(d->text));
+      const std::string& cd = options.run.compute_dtype;
+      out["extract_command"] = fmt::format("atlas extract --model {} --text {}{} -o attention.npz",
+                                           shell_quote(s.entry.path.string()), shell_quote(d->text),
+                                           cd.empty() || cd == "float32" ? "" : " --compute-dtype " + cd);
     }
     return out;
   }
@@ -629,6 +631,7 @@ struct App::Impl {
                 {"colormaps", render::Colormap::names()},
                 {"version", version()},
                 {"word_level", true},
+                {"compute_dtype", options.run.compute_dtype},
                 {"limits", {{"max_text_chars", l.max_text_chars}, {"max_tokens", l.max_tokens},
                             {"max_body_bytes", l.max_body_bytes}, {"max_dpi", l.max_dpi}}}};
     return json_response(out);
@@ -708,8 +711,19 @@ struct App::Impl {
   Response api_heads(const json& j) {
     DocPtr d = view_doc(j, /*allow_rollout=*/false);
     auto data = d->data();
-    return json_response(head_metrics(*data));
+    json out = head_metrics(*data, lexicon());
+    out["command"] = fmt::format("atlas analyze heads {} --json", shell_quote(d->cli_input));
+    out["steps"] = d->steps;
+    return json_response(out);
   }
+
+  /// The function-word lexicon of `atlas analyze heads` (its default, --lang en), read once.
+  const analyze::Lexicon& lexicon() {
+    std::call_once(lexicon_once, [this] { lexicon_ = analyze::load_lexicon("en"); });
+    return lexicon_;
+  }
+  std::once_flag lexicon_once;
+  analyze::Lexicon lexicon_;
 
   Response api_swap(const json& j) {
     const std::string model_name = get_string(j, "model", model_order.empty() ? "" : model_order.front());
