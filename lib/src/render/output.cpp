@@ -186,20 +186,29 @@ void write_figure(const fs::path& path, const Figure& figure, const Style& style
         break;
       }
       case Format::Svg: {
-        cairo_surface_t* s = cairo_svg_surface_create(tmp.c_str(), figure.width, figure.height);
+        // Into memory (the same bytes cairo writes to a file), then written once.
+        std::string raw;
+        cairo_surface_t* s = cairo_svg_surface_create_for_stream(append_to_string, &raw, figure.width, figure.height);
         check_surface(s, path);
         cairo_svg_surface_set_document_unit(s, CAIRO_SVG_UNIT_PT);
         paint_and_finish(s, figure, style, path);
         // Cairo's SVG has no metadata element; a comment after the XML declaration carries provenance.
-        std::string svg = canonical_svg_ids(read_file(tmp));
+        std::string svg = canonical_svg_ids(raw);
+        raw = std::string();
         size_t eol = svg.find('\n');
         if (eol != std::string::npos) {
           std::string note = fmt::format("<!-- {}; {}; {} -->\n", creator, prov.title, prov.subject);
           // "--" may not appear inside an XML comment.
           for (size_t p; (p = note.find("--", 4)) != std::string::npos && p < note.size() - 4;) note.replace(p, 2, "- -");
           svg.insert(eol + 1, note);
-          std::ofstream(tmp, std::ios::binary | std::ios::trunc) << svg;
         }
+        errno = 0;
+        std::ofstream out(tmp, std::ios::binary);
+        out.write(svg.data(), std::streamsize(svg.size()));
+        out.close();
+        const int err = errno;
+        ATLAS_CHECK(out.good(), IoError, "cannot write '{}'{}", path.string(),
+                    err != 0 ? std::string(": ") + std::strerror(err) : "");
         break;
       }
       case Format::Pdf: {

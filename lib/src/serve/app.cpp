@@ -232,6 +232,36 @@ void add_models_dir(ServeOptions& options, const fs::path& dir) {
   for (const auto& p : found) options.models.push_back({"", p, false});
 }
 
+std::string json_string(const std::string& s) {
+  static const char* const kHex = "0123456789abcdef";
+  std::string out;
+  out.reserve(s.size() + s.size() / 16 + 2);
+  out += '"';
+  size_t run = 0;   // start of the bytes copied unchanged
+  for (size_t i = 0; i < s.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s, run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        out += "\\u00";
+        out += kHex[c >> 4];
+        out += kHex[c & 15];
+    }
+  }
+  out.append(s, run, std::string::npos);
+  out += '"';
+  return out;
+}
+
 Response error_response(int status, const std::string& message) {
   Response r;
   r.status = status;
@@ -665,7 +695,17 @@ struct App::Impl {
     Figure f = render(j);
     Response r;
     if (get_bool(j, "inline") && f.content_type == "image/svg+xml") {
-      return json_response({{"svg", f.bytes}, {"command", f.command}, {"steps", f.steps}, {"file_name", f.file_name}});
+      // The ~1 MB SVG string is escaped by json_string (what dump() writes, a few times faster);
+      // the keys sort, so "svg" is last: {"command":…,"file_name":…,"steps":…,"svg":"…"}.
+      if (!utf8::valid(f.bytes))
+        return json_response({{"svg", f.bytes}, {"command", f.command}, {"steps", f.steps}, {"file_name", f.file_name}});
+      Response r;
+      r.body = json_response({{"command", f.command}, {"steps", f.steps}, {"file_name", f.file_name}}).body;
+      r.body.pop_back();   // '}'
+      r.body += ",\"svg\":";
+      r.body += json_string(f.bytes);
+      r.body += '}';
+      return r;
     }
     r.content_type = f.content_type;
     r.body = std::move(f.bytes);

@@ -17,6 +17,10 @@ namespace atlas::serve {
 /// sink_mass) and "previous" (= prev_token). InputError for attention that is not square.
 nlohmann::json head_metrics(const format::AttentionData& data, const analyze::Lexicon& lexicon);
 
+/// `s` (valid UTF-8) as a JSON string literal, byte for byte what nlohmann::json::dump() writes for
+/// it (ensure_ascii off): the inline SVG of /api/render, escaped without building a json value.
+std::string json_string(const std::string& s);
+
 struct GenderSwap {
   std::string text;
   int replacements = 0;

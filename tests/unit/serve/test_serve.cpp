@@ -80,6 +80,14 @@ TEST_CASE("head_metrics are analyze heads' numbers on known matrices") {
   CHECK(serve::head_metrics(d, lex)["entropy"][0][0].get<double>() == doctest::Approx(1.0));
 }
 
+TEST_CASE("json_string writes what nlohmann dump() writes") {
+  std::string s = "<svg a=\"1\">\\ é · ↵ \x7f";
+  for (int c = 0; c < 0x20; ++c) s += char(c);
+  s += "end";
+  CHECK(serve::json_string(s) == nlohmann::json(s).dump());
+  CHECK(serve::json_string("") == "\"\"");
+}
+
 namespace {
 serve::Response call(serve::App& app, const std::string& method, const std::string& path, const std::string& body = "") {
   serve::Request r;
