@@ -73,10 +73,10 @@ try {
   check((await page.$$('#heads td')).length === 5 * 8, 'heads table has 5 x 8 cells');
   // Its metrics are those of `atlas analyze heads`: switching the metric redraws the cells.
   const cellsOf = () => page.$$eval('#heads td', (t) => t.map((x) => x.textContent).join(' '));
-  const before = await cellsOf();
+  const headsBefore = await cellsOf();
   await page.selectOption('#metric', 'function_mass');
   await page.waitForTimeout(100);
-  check((await cellsOf()) !== before && (await page.$$('#heads td')).length === 5 * 8,
+  check((await cellsOf()) !== headsBefore && (await page.$$('#heads td')).length === 5 * 8,
         'heads table shows another analyze-heads metric (function_mass)');
   check((await page.textContent('#heads-command')).startsWith('atlas analyze heads '), 'heads table names its analyze heads command');
   check((await page.$$('#next tbody tr')).length === 10, 'next-token panel lists 10 candidates');
