@@ -22,7 +22,11 @@ over HTTP on one machine:
     /usr/bin/python3 bench/bench_serve.py --atlas build/bin/atlas [--requests 40] [--model-dir /tmp/bert-base-rand]
         [--compute-dtype float32|bfloat16|both] [--no-extend]
 
-Prints p50 / p95 in milliseconds; nothing is asserted (a benchmark, not a test).
+Prints p50 / p95 in milliseconds and the server's CPU time per request (user + system, from /proc:
+less sensitive to other load on a shared machine than wall time); nothing is asserted (a
+benchmark, not a test). The server is started as users start it, so `atlas`'s choice of OpenBLAS
+kernels applies (README, "Platform notes"); ATLAS_KEEP_BLAS_CORETYPE=1 in the environment measures
+OpenBLAS's own choice instead.
 """
 import argparse
 import json
