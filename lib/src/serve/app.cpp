@@ -577,7 +577,11 @@ struct App::Impl {
       }
     } cleanup{dir};
     o.inputs = {a->spec};
-    if (b) o.inputs.push_back(b->spec);
+    o.loaded = {da};   // read once per document, not at every render
+    if (b) {
+      o.inputs.push_back(b->spec);
+      o.loaded.push_back(b->data());
+    }
     o.output = dir / file_name;
     o.command_line = command;
     o.jobs = 1;
