@@ -27,11 +27,19 @@ over HTTP on one machine:
               which then dominates an incremental request, so this server's --work-dir is a folder
               under /dev/shm (tmpfs) when there is one (--causal-work-dir disk: the server's default).
 
-    /usr/bin/python3 bench/bench_serve.py --atlas build/bin/atlas [--requests 40] [--model-dir /tmp/bert-base-rand]
-                     [--causal-model-dir /tmp/atlas-bench-gpt2-small] [--causal-work-dir shm|disk|DIR]
-                     [--only-causal]
+  bfloat16    with --compute-dtype both: the same three timings on a server started with
+              `--compute-dtype bfloat16`, their ratios to float32, and the largest absolute difference
+              of the attention (every layer and head) between the two servers for one text.
 
-Prints p50 / p95 in milliseconds; nothing is asserted (a benchmark, not a test).
+    /usr/bin/python3 bench/bench_serve.py --atlas build/bin/atlas [--requests 40] [--model-dir /tmp/bert-base-rand]
+        [--compute-dtype float32|bfloat16|both] [--no-extend]
+        [--causal-model-dir /tmp/atlas-bench-gpt2-small] [--causal-work-dir shm|disk|DIR] [--only-causal]
+
+Prints p50 / p95 in milliseconds and the server's CPU time per request (user + system, from /proc:
+less sensitive to other load on a shared machine than wall time); nothing is asserted (a
+benchmark, not a test). The server is started as users start it, so `atlas`'s choice of OpenBLAS
+kernels applies (README, "Platform notes"); ATLAS_KEEP_BLAS_CORETYPE=1 in the environment measures
+OpenBLAS's own choice instead.
 """
 import argparse
 import json
@@ -45,6 +53,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import io
 import urllib.request
 
 import numpy as np
@@ -131,12 +140,12 @@ def words_of_vocab():
     return [v for v in vocab if re.fullmatch(r"[a-z]{2,}", v)]
 
 
-def post(url, body):
+def post(url, body, raw=False):
     req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
     t0 = time.perf_counter()
     with urllib.request.urlopen(req, timeout=600) as r:
         data = r.read()
-    return time.perf_counter() - t0, json.loads(data)
+    return time.perf_counter() - t0, (data if raw else json.loads(data))
 
 
 def pct(xs, q):
@@ -173,6 +182,9 @@ def main():
                          "default temp folder) or a folder")
     ap.add_argument("--only-causal", action="store_true", help="only the causal extend section")
     ap.add_argument("--threads", type=int, default=0, help="threads per forward pass (0: all cores)")
+    ap.add_argument("--compute-dtype", default="float32", choices=["float32", "bfloat16", "both"],
+                    help="the server's --compute-dtype; both: float32, then bfloat16, and their ratios")
+    ap.add_argument("--no-extend", action="store_true", help="skip the 500-token extend timing")
     a = ap.parse_args()
     if a.only_causal:
         return causal_extend(a)
@@ -187,15 +199,37 @@ def main():
     def text(n_words):
         return " ".join(rng.choice(words) for _ in range(n_words))
 
+    dtypes = ["float32", "bfloat16"] if a.compute_dtype == "both" else [a.compute_dtype]
+    results = {}
+    probe = text(62)   # one text both servers run, to compare their attention
+    for n, dtype in enumerate(dtypes):
+        results[dtype] = run_server(a, dtype, text, probe, extend=(n == 0 and not a.no_extend))
+    if len(dtypes) == 2:
+        f, b = results["float32"], results["bfloat16"]
+        print("\nbfloat16 / float32 (medians; server CPU per request):")
+        for key, name in (("new", "new 64-token text -> SVG"), ("rerender", "same text, other layer/head -> SVG"),
+                          ("run", "new 64-token text -> /api/run JSON")):
+            print(f"  {name:<34} wall {statistics.median(b[key]) / statistics.median(f[key]):.2f}   "
+                  f"CPU {b['cpu_' + key] / f['cpu_' + key]:.2f}")
+        diff = np.abs(f["probe"] - b["probe"])
+        print(f"  attention, bfloat16 - float32 (one 64-token text, every layer and head): max |diff| "
+              f"{diff.max():.2e}, mean {diff.mean():.1e}")
+    if not a.no_extend:
+        causal_extend(a)
+
+
+def run_server(a, dtype, text, probe, extend):
     proc = subprocess.Popen([a.atlas, "serve", "--model", a.model_dir, "--port", "0", "--threads", str(a.threads),
-                             "--cache", "8"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--cache", "8", "--compute-dtype", dtype],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out = {}
     try:
         line = proc.stdout.readline()
         m = re.search(r"listening on (\S+)", line)
         if not m:
             sys.exit(f"bench_serve: server did not start: {line} {proc.stderr.read()}")
         url = m.group(1).rstrip("/")
-        print(f"server: {url} (load {time.perf_counter() - t0:.1f} s after start of the benchmark)")
+        print(f"\n== --compute-dtype {dtype}: server {url}")
 
         # Warm-up, and check the token count: 62 words of the reference vocabulary + [CLS] [SEP].
         _, r = post(url + "/api/run", {"text": text(62)})
@@ -203,6 +237,8 @@ def main():
         for _ in range(3):
             post(url + "/api/render", {"text": text(62), "kind": "heatmap", "layer": "5", "head": "3",
                                        "format": "svg", "inline": True})
+        _, npz = post(url + "/api/npz", {"text": probe}, raw=True)
+        out["probe"] = np.load(io.BytesIO(npz))["attention"].astype(np.float64)
 
         new, rerender, run_only = [], [], []
         cpu_new = cpu_re = 0.0
@@ -223,27 +259,29 @@ def main():
             dt, _ = post(url + "/api/run", {"text": text(62), "layer": "3", "head": "mean"})
             run_only.append(dt)
         cpu_run = cpu_seconds(proc.pid) - c0
-        print(f"\nload average before timing: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        print(f"load average before timing: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         report("new 64-token text -> SVG", new, cpu_new)
         report("same text, other layer/head -> SVG", rerender, cpu_re)
         report("new 64-token text -> /api/run JSON", run_only, cpu_run)
+        out.update(new=new, rerender=rerender, run=run_only, cpu_new=cpu_new, cpu_rerender=cpu_re, cpu_run=cpu_run)
 
-        full, ext = [], []
-        for _ in range(max(3, a.requests // 8)):
-            base = text(498)
-            dt_full, r = post(url + "/api/run", {"text": base, "layer": "0", "head": "0"})
-            dt_ext, r2 = post(url + "/api/run", {"text": base + " " + text(4), "layer": "0", "head": "0"})
-            full.append(dt_full)
-            ext.append(dt_ext)
-        print(f"\nextend: {len(r['tokens'])} -> {len(r2['tokens'])} tokens")
-        report("500-token text (full run)", full)
-        report("same text + 4 words", ext)
-        print(f"extend / full (medians): {statistics.median(ext) / statistics.median(full):.2f} "
-              f"(an encoder: every request recomputes)")
+        if extend:
+            full, ext = [], []
+            for _ in range(max(3, a.requests // 8)):
+                base = text(498)
+                dt_full, r = post(url + "/api/run", {"text": base, "layer": "0", "head": "0"})
+                dt_ext, r2 = post(url + "/api/run", {"text": base + " " + text(4), "layer": "0", "head": "0"})
+                full.append(dt_full)
+                ext.append(dt_ext)
+            print(f"\nextend: {len(r['tokens'])} -> {len(r2['tokens'])} tokens")
+            report("500-token text (full run)", full)
+            report("same text + 4 words", ext)
+            print(f"extend / full (medians): {statistics.median(ext) / statistics.median(full):.2f} "
+                  f"(an encoder: every request recomputes)")
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    causal_extend(a)
+    return out
 
 
 def causal_extend(a):

@@ -117,13 +117,36 @@ assert d["next"][0]["probability"] >= d["next"][-1]["probability"]
 assert d["extract_command"].startswith("atlas extract --model ")
 PY
 expect_status "/api/heads" 200 "${JSON[@]}" -X POST -d "$(req '{}')" "$URL/api/heads"
-"$ATLAS_PYTHON" - "$TMP/resp" <<'PY' && pass "/api/heads: 5 x 8 entropy, sink, previous, self" || fail "/api/heads content: $(head -c 300 "$TMP/resp")"
+"$ATLAS_PYTHON" - "$TMP/resp" <<'PY' && pass "/api/heads: 5 x 8 of every analyze-heads metric (and the older sink, previous)" || fail "/api/heads content: $(head -c 300 "$TMP/resp")"
 import json, sys
 d = json.load(open(sys.argv[1]))
-for k in ("entropy", "sink", "previous", "self"):
+assert len(d["metrics"]) == 15 and "sink_mass" in d["metrics"], d["metrics"]
+for k in d["metrics"] + ["sink", "previous", "queries"]:
     assert len(d[k]) == 5 and all(len(r) == 8 for r in d[k]), k
 assert all(0 <= v <= 1 for r in d["sink"] for v in r)
+assert d["sink"] == d["sink_mass"] and d["previous"] == d["prev_token"]
+assert d["command"] == "atlas analyze heads attention.npz --json", d["command"]
 PY
+cp "$TMP/resp" "$TMP/heads.json"
+mkdir -p "$TMP/heads-cli"
+if curl -s -f "${JSON[@]}" -X POST -d "$(req '{}')" -o "$TMP/heads-cli/attention.npz" "$URL/api/npz" &&
+   (cd "$TMP/heads-cli" && "$ATLAS" analyze heads attention.npz --json >heads.json 2>heads.err); then
+  "$ATLAS_PYTHON" - "$TMP/heads.json" "$TMP/heads-cli/heads.json" <<'PY' && pass "/api/heads equals \`atlas analyze heads attention.npz --json\` on the exported NPZ, every metric and head" || fail "/api/heads differs from analyze heads"
+import json, sys
+served, cli = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert served["layers"] == cli["layers"] and served["heads"] == cli["head_indices"]
+n = 0
+for rec in cli["heads"]:
+    li, hi = served["layers"].index(rec["layer"]), served["heads"].index(rec["head"])
+    for m in served["metrics"]:
+        assert served[m][li][hi] == rec[m], (m, rec["layer"], rec["head"], served[m][li][hi], rec[m])
+        n += 1
+    assert served["queries"][li][hi] == rec["queries"]
+assert n == 5 * 8 * 15, n
+PY
+else
+  fail "analyze heads on the exported NPZ: $(cat "$TMP/heads-cli/heads.err" 2>/dev/null | head -c 300)"
+fi
 expect_status "/api/swap" 200 "${JSON[@]}" -X POST -d "$(req '{}')" "$URL/api/swap"
 "$ATLAS_PYTHON" - "$TMP/resp" <<'PY' && pass "/api/swap swaps She/he and reports next-token and attention changes" || fail "/api/swap content: $(head -c 400 "$TMP/resp")"
 import json, sys

@@ -14,11 +14,6 @@
 namespace atlas::analyze {
 namespace fs = std::filesystem;
 
-nlohmann::json number_or_null(double v) {
-  if (std::isnan(v) || std::isinf(v)) return nullptr;
-  return v;
-}
-
 nlohmann::json SourceSummary::to_json() const {
   nlohmann::json skipped_json = nlohmann::json::array();
   for (const auto& s : skipped) skipped_json.push_back({{"id", s.id}, {"error", s.error}});

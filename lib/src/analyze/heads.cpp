@@ -12,6 +12,12 @@
 
 namespace atlas::analyze {
 
+// Declared in documents.hpp; defined here so the head metrics (atlas_analyze_heads) stand alone.
+nlohmann::json number_or_null(double v) {
+  if (std::isnan(v) || std::isinf(v)) return nullptr;
+  return v;
+}
+
 const std::array<const char*, kNumHeadMetrics>& head_metric_names() {
   static const std::array<const char*, kNumHeadMetrics> kNames = {
       "entropy",     "mean_distance",   "mean_distance_no_first", "sink_mass",     "self",

@@ -71,6 +71,31 @@ const Backend* load(const std::string& path, std::string& failure) {
   return backend;
 }
 
+// OpenBLAS (Debian's 0.3.21, DYNAMIC_ARCH) picks its kernels by CPU model at load time and falls
+// back to the SSE3 "Prescott" kernels for Intel models it does not know (Emerald Rapids, model 207,
+// among them): sgemm then runs at about a third of the speed of its AVX-512 kernels. Before the
+// runtime (and with it OpenBLAS) is loaded, an unset OPENBLAS_CORETYPE is set from the CPU's
+// features, with the choice OpenBLAS itself makes for the Intel models it knows: AVX-512 BF16 ->
+// Cooperlake, AVX-512 -> SkylakeX, AVX2 + FMA -> Haswell. A value the user set is left alone; other
+// CPUs (AMD, older Intel) are left to OpenBLAS.
+// (0.3.21 has no name "Cooperlake" and reaches it through its feature fallback, which says "Core not
+// found" under OPENBLAS_VERBOSE only; later versions know the name.) README.md, "Platform notes".
+void choose_blas_kernels() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (std::getenv("OPENBLAS_CORETYPE") || std::getenv("ATLAS_KEEP_BLAS_CORETYPE")) return;
+  __builtin_cpu_init();
+  if (!__builtin_cpu_is("intel")) return;
+  const char* core = nullptr;
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("avx512dq")) {
+    core = __builtin_cpu_supports("avx512bf16") ? "Cooperlake" : "SkylakeX";
+  } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    core = "Haswell";
+  }
+  if (core) setenv("OPENBLAS_CORETYPE", core, 0);
+#endif
+}
+
 }  // namespace
 
 const Backend& torch_backend() {
@@ -78,6 +103,7 @@ const Backend& torch_backend() {
   static const Backend* backend = nullptr;
   static std::string failure;
   std::call_once(once, [] {
+    choose_blas_kernels();
     // An explicit override is used alone: falling back would hide that it is wrong.
     if (const char* env = std::getenv("ATLAS_TORCH_MODULE"); env && *env) {
       backend = load(env, failure);

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <unordered_map>
 
 #include "atlas/core/utf8.hpp"
 #include "atlas/render/visualize.hpp"
@@ -49,11 +50,21 @@ cairo_t* scratch_context() {
 void set_color(cairo_t* cr, const Color& c) { cairo_set_source_rgba(cr, c.r, c.g, c.b, c.a); }
 
 TextSize measure_text(const Style& style, const std::string& text, double size, bool bold) {
+  // The extents depend only on font, size, weight and text (the scratch context's options are
+  // fixed), and figures measure the same labels many times (each axis twice, in two layout passes):
+  // remembered per thread, so a served figure does not lay out every label four times.
+  thread_local std::unordered_map<std::string, TextSize> cache;
+  std::string key = fmt::format("{}\x1f{}\x1f{:a}\x1f", bold ? 'b' : 'r', style.font, size);
+  key += text;
+  if (auto it = cache.find(key); it != cache.end()) return it->second;
   PangoLayout* layout = make_layout(scratch_context(), style, text, size, bold);
   PangoRectangle logical;
   pango_layout_get_extents(layout, nullptr, &logical);
   g_object_unref(layout);
-  return {logical.width / double(PANGO_SCALE), logical.height / double(PANGO_SCALE)};
+  const TextSize out{logical.width / double(PANGO_SCALE), logical.height / double(PANGO_SCALE)};
+  if (cache.size() >= 16384) cache.clear();
+  cache.emplace(std::move(key), out);
+  return out;
 }
 
 void draw_text(cairo_t* cr, const Style& style, const std::string& text, double size, double x, double y,

@@ -10,7 +10,6 @@
 #include <cmath>
 #include <fstream>
 #include <map>
-#include <regex>
 
 #include <zlib.h>
 
@@ -99,22 +98,48 @@ std::string with_png_dpi(const std::string& png, int dpi) {
 
 // Cairo numbers SVG ids (surface886, image890) with process-wide counters, so a second figure in the
 // same process would differ; renumbering them in order of appearance makes output depend on the input only.
+// Every occurrence of (glyph|surface|image|pattern|clip|mask|source|filter) followed by digits, scanned
+// left to right (what the regex of that pattern matches; a hand-written scan, as std::regex took over
+// half of a served heatmap's render time).
 std::string canonical_svg_ids(const std::string& svg) {
-  static const std::regex kId(R"((glyph|surface|image|pattern|clip|mask|source|filter)(\d+))");
-  std::map<std::string, int> next;
+  static const char* const kWords[] = {"glyph", "surface", "image", "pattern", "clip", "mask", "source", "filter"};
+  constexpr size_t kN = sizeof kWords / sizeof kWords[0];
+  size_t lengths[kN];
+  for (size_t w = 0; w < kN; ++w) lengths[w] = std::strlen(kWords[w]);
+  int next[kN] = {};
   std::map<std::string, std::string> renamed;
   std::string out;
   out.reserve(svg.size());
-  auto begin = std::sregex_iterator(svg.begin(), svg.end(), kId);
-  size_t last = 0;
-  for (auto it = begin; it != std::sregex_iterator(); ++it) {
-    const auto& m = *it;
-    const std::string key = m.str(0);
+  auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
+  const size_t n = svg.size();
+  size_t last = 0, i = 0;
+  while (i < n) {
+    const char c = svg[i];
+    // First letters of the words: g s i p c m f.
+    if (c != 'g' && c != 's' && c != 'i' && c != 'p' && c != 'c' && c != 'm' && c != 'f') {
+      ++i;
+      continue;
+    }
+    size_t end = 0, word = kN;
+    for (size_t w = 0; w < kN; ++w) {
+      const size_t len = lengths[w];
+      if (i + len < n && svg.compare(i, len, kWords[w]) == 0 && is_digit(svg[i + len])) {
+        end = i + len;
+        while (end < n && is_digit(svg[end])) ++end;
+        word = w;
+        break;
+      }
+    }
+    if (word == kN) {
+      ++i;
+      continue;
+    }
+    const std::string key = svg.substr(i, end - i);
     auto found = renamed.find(key);
-    if (found == renamed.end()) found = renamed.emplace(key, m.str(1) + std::to_string(next[m.str(1)]++)).first;
-    out.append(svg, last, size_t(m.position(0)) - last);
+    if (found == renamed.end()) found = renamed.emplace(key, kWords[word] + std::to_string(next[word]++)).first;
+    out.append(svg, last, i - last);
     out += found->second;
-    last = size_t(m.position(0) + m.length(0));
+    last = i = end;
   }
   out.append(svg, last, std::string::npos);
   return out;
@@ -161,20 +186,29 @@ void write_figure(const fs::path& path, const Figure& figure, const Style& style
         break;
       }
       case Format::Svg: {
-        cairo_surface_t* s = cairo_svg_surface_create(tmp.c_str(), figure.width, figure.height);
+        // Into memory (the same bytes cairo writes to a file), then written once.
+        std::string raw;
+        cairo_surface_t* s = cairo_svg_surface_create_for_stream(append_to_string, &raw, figure.width, figure.height);
         check_surface(s, path);
         cairo_svg_surface_set_document_unit(s, CAIRO_SVG_UNIT_PT);
         paint_and_finish(s, figure, style, path);
         // Cairo's SVG has no metadata element; a comment after the XML declaration carries provenance.
-        std::string svg = canonical_svg_ids(read_file(tmp));
+        std::string svg = canonical_svg_ids(raw);
+        raw = std::string();
         size_t eol = svg.find('\n');
         if (eol != std::string::npos) {
           std::string note = fmt::format("<!-- {}; {}; {} -->\n", creator, prov.title, prov.subject);
           // "--" may not appear inside an XML comment.
           for (size_t p; (p = note.find("--", 4)) != std::string::npos && p < note.size() - 4;) note.replace(p, 2, "- -");
           svg.insert(eol + 1, note);
-          std::ofstream(tmp, std::ios::binary | std::ios::trunc) << svg;
         }
+        errno = 0;
+        std::ofstream out(tmp, std::ios::binary);
+        out.write(svg.data(), std::streamsize(svg.size()));
+        out.close();
+        const int err = errno;
+        ATLAS_CHECK(out.good(), IoError, "cannot write '{}'{}", path.string(),
+                    err != 0 ? std::string(": ") + std::strerror(err) : "");
         break;
       }
       case Format::Pdf: {

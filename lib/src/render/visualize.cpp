@@ -133,8 +133,15 @@ std::vector<fs::path> visualize(const VisualizeOptions& o) {
   ATLAS_CHECK(ak.empty() || ak == "encoder" || ak == "decoder" || ak == "cross" || ak == format::kSelfAttention ||
                   ak == format::kEncoderAttention || ak == format::kDecoderAttention || ak == format::kCrossAttention,
               InputError, "unknown --kind '{}' (expected encoder, decoder or cross)", ak);
-  for (const auto& in : o.inputs) {
-    data.push_back(load_attention(in.string(), ak));
+  for (size_t i = 0; i < o.inputs.size(); ++i) {
+    const auto& in = o.inputs[i];
+    const format::AttentionData* pre = i < o.loaded.size() ? o.loaded[i].get() : nullptr;
+    if (pre && ak.empty() && pre->kind == format::kSelfAttention) {
+      data.push_back(*pre);
+      check_finite(data.back());
+    } else {
+      data.push_back(load_attention(in.string(), ak));
+    }
     if (o.words) data.back() = word_level_document(data.back());
   }
   for (const auto& d : data)

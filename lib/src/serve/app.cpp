@@ -232,6 +232,36 @@ void add_models_dir(ServeOptions& options, const fs::path& dir) {
   for (const auto& p : found) options.models.push_back({"", p, false});
 }
 
+std::string json_string(const std::string& s) {
+  static const char* const kHex = "0123456789abcdef";
+  std::string out;
+  out.reserve(s.size() + s.size() / 16 + 2);
+  out += '"';
+  size_t run = 0;   // start of the bytes copied unchanged
+  for (size_t i = 0; i < s.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s, run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        out += "\\u00";
+        out += kHex[c >> 4];
+        out += kHex[c & 15];
+    }
+  }
+  out.append(s, run, std::string::npos);
+  out += '"';
+  return out;
+}
+
 Response error_response(int status, const std::string& message) {
   Response r;
   r.status = status;
@@ -547,7 +577,11 @@ struct App::Impl {
       }
     } cleanup{dir};
     o.inputs = {a->spec};
-    if (b) o.inputs.push_back(b->spec);
+    o.loaded = {da};   // read once per document, not at every render
+    if (b) {
+      o.inputs.push_back(b->spec);
+      o.loaded.push_back(b->data());
+    }
     o.output = dir / file_name;
     o.command_line = command;
     o.jobs = 1;
@@ -602,8 +636,10 @@ struct App::Impl {
                 {"level", d->steps.empty() || d->steps.front().find("process words") == std::string::npos ? "token" : "word"}};
     if (!d->model.empty()) {
       const ModelSlot& s = *models.at(d->model);
-      out["extract_command"] = fmt::format("atlas extract --model {} --text {} -o attention.npz",
-                                           shell_quote(s.entry.path.string()), shell_quote(d->text));
+      const std::string& cd = options.run.compute_dtype;
+      out["extract_command"] = fmt::format("atlas extract --model {} --text {}{} -o attention.npz",
+                                           shell_quote(s.entry.path.string()), shell_quote(d->text),
+                                           cd.empty() || cd == "float32" ? "" : " --compute-dtype " + cd);
     }
     return out;
   }
@@ -631,6 +667,7 @@ struct App::Impl {
                 {"colormaps", render::Colormap::names()},
                 {"version", version()},
                 {"word_level", true},
+                {"compute_dtype", options.run.compute_dtype},
                 {"limits", {{"max_text_chars", l.max_text_chars}, {"max_tokens", l.max_tokens},
                             {"max_body_bytes", l.max_body_bytes}, {"max_dpi", l.max_dpi}}}};
     return json_response(out);
@@ -664,7 +701,17 @@ struct App::Impl {
     Figure f = render(j);
     Response r;
     if (get_bool(j, "inline") && f.content_type == "image/svg+xml") {
-      return json_response({{"svg", f.bytes}, {"command", f.command}, {"steps", f.steps}, {"file_name", f.file_name}});
+      // The ~1 MB SVG string is escaped by json_string (what dump() writes, a few times faster);
+      // the keys sort, so "svg" is last: {"command":…,"file_name":…,"steps":…,"svg":"…"}.
+      if (!utf8::valid(f.bytes))
+        return json_response({{"svg", f.bytes}, {"command", f.command}, {"steps", f.steps}, {"file_name", f.file_name}});
+      Response r;
+      r.body = json_response({{"command", f.command}, {"steps", f.steps}, {"file_name", f.file_name}}).body;
+      r.body.pop_back();   // '}'
+      r.body += ",\"svg\":";
+      r.body += json_string(f.bytes);
+      r.body += '}';
+      return r;
     }
     r.content_type = f.content_type;
     r.body = std::move(f.bytes);
@@ -710,8 +757,19 @@ struct App::Impl {
   Response api_heads(const json& j) {
     DocPtr d = view_doc(j, /*allow_rollout=*/false);
     auto data = d->data();
-    return json_response(head_metrics(*data));
+    json out = head_metrics(*data, lexicon());
+    out["command"] = fmt::format("atlas analyze heads {} --json", shell_quote(d->cli_input));
+    out["steps"] = d->steps;
+    return json_response(out);
   }
+
+  /// The function-word lexicon of `atlas analyze heads` (its default, --lang en), read once.
+  const analyze::Lexicon& lexicon() {
+    std::call_once(lexicon_once, [this] { lexicon_ = analyze::load_lexicon("en"); });
+    return lexicon_;
+  }
+  std::once_flag lexicon_once;
+  analyze::Lexicon lexicon_;
 
   Response api_swap(const json& j) {
     const std::string model_name = get_string(j, "model", model_order.empty() ? "" : model_order.front());

@@ -5,16 +5,21 @@
 #include <string>
 #include <vector>
 
+#include "atlas/analyze/heads.hpp"
 #include "atlas/format/attention.hpp"
 
 namespace atlas::serve {
 
-/// Per-head summary of one document, every stored layer x head (docs/serve.md, /api/heads):
-///   entropy   mean over query rows of -sum p log p (nats), over the keys a row may attend to
-///   sink      mean attention on the first token (key 0)
-///   previous  mean attention of token i on token i-1 (i >= 1)
-///   self      mean attention of token i on itself
-nlohmann::json head_metrics(const format::AttentionData& data);
+/// The per-head table of /api/heads (docs/serve.md): `atlas analyze heads` on this one document
+/// (analyze::HeadStats with the same lexicon, so every number equals the CLI's JSON report), as
+/// {"layers", "heads" (head indices), "metrics" (names), one [L][H] array per metric name (null where
+/// no query row counts), "queries" [L][H], "lexicon"}, plus the page's older keys "sink" (=
+/// sink_mass) and "previous" (= prev_token). InputError for attention that is not square.
+nlohmann::json head_metrics(const format::AttentionData& data, const analyze::Lexicon& lexicon);
+
+/// `s` (valid UTF-8) as a JSON string literal, byte for byte what nlohmann::json::dump() writes for
+/// it (ensure_ascii off): the inline SVG of /api/render, escaped without building a json value.
+std::string json_string(const std::string& s);
 
 struct GenderSwap {
   std::string text;

@@ -8,43 +8,36 @@
 
 namespace atlas::serve {
 
-nlohmann::json head_metrics(const format::AttentionData& a) {
+nlohmann::json head_metrics(const format::AttentionData& a, const analyze::Lexicon& lexicon) {
   using nlohmann::json;
-  json entropy = json::array(), sink = json::array(), previous = json::array(), self = json::array();
-  for (int64_t l = 0; l < a.num_layers; ++l) {
-    json e = json::array(), s = json::array(), p = json::array(), d = json::array();
-    for (int64_t h = 0; h < a.num_heads; ++h) {
-      const float* m = a.matrix(l, h);
-      double ent = 0, snk = 0, prev = 0, slf = 0;
-      int64_t rows = 0, prev_rows = 0;
-      for (int64_t i = 0; i < a.q; ++i) {
-        double row_h = 0;
-        for (int64_t k = 0; k < a.k; ++k) {
-          const double x = m[i * a.k + k];
-          if (x > 0) row_h -= x * std::log(x);
-        }
-        ent += row_h;
-        snk += m[i * a.k];
-        if (i < a.k) slf += m[i * a.k + i];
-        if (i >= 1 && i - 1 < a.k) {
-          prev += m[i * a.k + i - 1];
-          ++prev_rows;
-        }
-        ++rows;
-      }
-      auto r4 = [](double v) { return std::round(v * 1e4) / 1e4; };
-      e.push_back(r4(rows ? ent / double(rows) : 0));
-      s.push_back(r4(rows ? snk / double(rows) : 0));
-      p.push_back(r4(prev_rows ? prev / double(prev_rows) : 0));
-      d.push_back(r4(rows ? slf / double(rows) : 0));
+  analyze::HeadStats stats;
+  stats.add(a, analyze::classify_tokens(a, lexicon));
+  const auto& names = analyze::head_metric_names();
+  auto number_or_null = [](double v) { return std::isfinite(v) ? json(v) : json(nullptr); };   // as the CLI's JSON
+  const int64_t L = int64_t(stats.layers().size()), H = int64_t(stats.heads().size());
+  json out = {{"layers", stats.layers()}, {"heads", stats.heads()},
+              {"metrics", std::vector<std::string>(names.begin(), names.end())}};
+  for (int m = 0; m < analyze::kNumHeadMetrics; ++m) {
+    json rows = json::array();
+    for (int64_t li = 0; li < L; ++li) {
+      json row = json::array();
+      for (int64_t hi = 0; hi < H; ++hi) row.push_back(number_or_null(stats.value(li, hi, m)));
+      rows.push_back(std::move(row));
     }
-    entropy.push_back(e);
-    sink.push_back(s);
-    previous.push_back(p);
-    self.push_back(d);
+    out[names[size_t(m)]] = std::move(rows);
   }
-  return {{"layers", a.layers}, {"heads", a.heads}, {"entropy", entropy}, {"sink", sink},
-          {"previous", previous}, {"self", self}};
+  json queries = json::array();
+  for (int64_t li = 0; li < L; ++li) {
+    json row = json::array();
+    for (int64_t hi = 0; hi < H; ++hi) row.push_back(stats.queries(li, hi));
+    queries.push_back(std::move(row));
+  }
+  out["queries"] = std::move(queries);
+  out["sink"] = out["sink_mass"];        // the names the page used before
+  out["previous"] = out["prev_token"];
+  out["lexicon"] = {{"language", lexicon.language}, {"path", lexicon.path.string()},
+                    {"words", lexicon.function_words.size()}};
+  return out;
 }
 
 namespace {

@@ -71,6 +71,14 @@ try {
   // The heads table and the next-token panel are filled.
   await page.waitForSelector('#heads td', { timeout: 30000 });
   check((await page.$$('#heads td')).length === 5 * 8, 'heads table has 5 x 8 cells');
+  // Its metrics are those of `atlas analyze heads`: switching the metric redraws the cells.
+  const cellsOf = () => page.$$eval('#heads td', (t) => t.map((x) => x.textContent).join(' '));
+  const headsBefore = await cellsOf();
+  await page.selectOption('#metric', 'function_mass');
+  await page.waitForTimeout(100);
+  check((await cellsOf()) !== headsBefore && (await page.$$('#heads td')).length === 5 * 8,
+        'heads table shows another analyze-heads metric (function_mass)');
+  check((await page.textContent('#heads-command')).startsWith('atlas analyze heads '), 'heads table names its analyze heads command');
   check((await page.$$('#next tbody tr')).length === 10, 'next-token panel lists 10 candidates');
 
   // Word level: the strip and the matrix hold words; the process step is shown.

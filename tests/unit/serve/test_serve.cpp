@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <filesystem>
 
 #include "atlas/serve/server.hpp"
@@ -23,31 +24,68 @@ TEST_CASE("gender_swap swaps whole words and keeps case") {
   CHECK(serve::gender_swap("Ça, he — é").text == "Ça, she — é");
 }
 
-TEST_CASE("head_metrics on known matrices") {
+TEST_CASE("head_metrics are analyze heads' numbers on known matrices") {
   format::AttentionData d;
   d.num_layers = 1;
   d.num_heads = 2;
   d.q = d.k = 3;
   d.layers = {4};
   d.heads = {0, 1};
+  d.tokens = d.token_labels = {"the", "dog", "."};
+  d.special = {0, 0, 0};
+  d.text = "the dog.";
+  d.offsets = {{0, 3}, {4, 7}, {7, 8}};
   // head 0: identity; head 1: every row on the first token.
   d.attention = {1, 0, 0, 0, 1, 0, 0, 0, 1,
                  1, 0, 0, 1, 0, 0, 1, 0, 0};
-  const auto m = serve::head_metrics(d);
+  analyze::Lexicon lex;
+  lex.language = "test";
+  lex.function_words = {"the"};
+  const auto m = serve::head_metrics(d, lex);
   CHECK(m["layers"] == nlohmann::json::array({4}));
-  CHECK(m["entropy"][0][0].get<double>() == doctest::Approx(0));
+  CHECK(m["heads"] == nlohmann::json::array({0, 1}));
+  CHECK(m["metrics"].size() == size_t(analyze::kNumHeadMetrics));
+  CHECK(m["entropy"][0][0].get<double>() == doctest::Approx(0));   // normalised, as analyze heads
   CHECK(m["self"][0][0].get<double>() == doctest::Approx(1));
-  CHECK(m["sink"][0][0].get<double>() == doctest::Approx(1.0 / 3).epsilon(1e-3));
-  CHECK(m["previous"][0][0].get<double>() == doctest::Approx(0));
-  CHECK(m["sink"][0][1].get<double>() == doctest::Approx(1));
-  CHECK(m["previous"][0][1].get<double>() == doctest::Approx(0.5));   // rows 1, 2: on token 0; only row 1's is i-1
-  // A uniform row of 4 has entropy log 4.
+  CHECK(m["sink_mass"][0][0].get<double>() == doctest::Approx(1.0 / 3));
+  CHECK(m["prev_token"][0][0].get<double>() == doctest::Approx(0));
+  CHECK(m["sink_mass"][0][1].get<double>() == doctest::Approx(1));
+  CHECK(m["prev_token"][0][1].get<double>() == doctest::Approx(0.5));   // rows 1, 2: on token 0; only row 1's is i-1
+  CHECK(m["sink"] == m["sink_mass"]);   // the page's older names
+  CHECK(m["previous"] == m["prev_token"]);
+  // Every metric equals HeadStats' (the code `atlas analyze heads` reports).
+  analyze::HeadStats stats;
+  stats.add(d, analyze::classify_tokens(d, lex));
+  const auto& names = analyze::head_metric_names();
+  for (int k = 0; k < analyze::kNumHeadMetrics; ++k)
+    for (int64_t h = 0; h < 2; ++h) {
+      CAPTURE(names[size_t(k)]);
+      CAPTURE(h);
+      const double v = stats.value(0, h, k);
+      const auto& got = m[names[size_t(k)]][0][size_t(h)];
+      if (std::isnan(v)) CHECK(got.is_null());
+      else CHECK(got.get<double>() == v);
+    }
+  CHECK(m["function_mass"][0][1].get<double>() == doctest::Approx(1));   // all on "the"
+  CHECK(m["queries"][0][0] == 3);
+  // A uniform row of 4 keys has normalised entropy 1.
   d.num_heads = 1;
-  d.q = 1;
-  d.k = 4;
+  d.q = d.k = 4;
   d.heads = {0};
-  d.attention = {0.25f, 0.25f, 0.25f, 0.25f};
-  CHECK(serve::head_metrics(d)["entropy"][0][0].get<double>() == doctest::Approx(std::log(4.0)).epsilon(1e-3));
+  d.tokens = d.token_labels = {"a", "b", "c", "d"};
+  d.special = {0, 0, 0, 0};
+  d.text = "a b c d";
+  d.offsets = {{0, 1}, {2, 3}, {4, 5}, {6, 7}};
+  d.attention.assign(16, 0.25f);
+  CHECK(serve::head_metrics(d, lex)["entropy"][0][0].get<double>() == doctest::Approx(1.0));
+}
+
+TEST_CASE("json_string writes what nlohmann dump() writes") {
+  std::string s = "<svg a=\"1\">\\ é · ↵ \x7f";
+  for (int c = 0; c < 0x20; ++c) s += char(c);
+  s += "end";
+  CHECK(serve::json_string(s) == nlohmann::json(s).dump());
+  CHECK(serve::json_string("") == "\"\"");
 }
 
 namespace {

@@ -9,9 +9,12 @@
 /// Output format follows the extension: .png (dpi), .svg, .pdf (metadata, reproducible), .eps.
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "atlas/format/attention.hpp"
 
 namespace atlas::render {
 
@@ -45,6 +48,10 @@ struct VisualizeOptions {
   std::string name_pattern = "{stem}_{kind}{sel}.{ext}";  ///< batch file names
   int jobs = 0;               ///< batch threads; 0 = hardware concurrency
   std::string command_line;   ///< provenance recorded in PDF/SVG metadata
+  /// `atlas serve`: inputs[i] already read (format::load_attention(inputs[i]), self-attention), used
+  /// instead of reading the file again when attention_kind is "" (which resolves to the same member);
+  /// null or missing entries are read as usual. The figure is the same either way.
+  std::vector<std::shared_ptr<const format::AttentionData>> loaded;
 };
 
 /// Renders the figure(s) and returns the files written (each atomically: temp file + rename).

@@ -267,8 +267,10 @@ function drawHeads() {
   table.innerHTML = '';
   if (!headsData) return;
   const metric = $('metric').value;
-  const values = headsData[metric];
-  const flat = values.flat();
+  const values = headsData[metric] || [];
+  if (headsData.command) $('heads-command').textContent = headsData.command;
+  // null: no query row counts for that head (as in the JSON of `atlas analyze heads`).
+  const flat = values.flat().filter((v) => v !== null);
   const max = Math.max(...flat, 1e-9);
   const head = document.createElement('tr');
   head.innerHTML = '<th>L\\H</th>' + headsData.heads.map((h) => `<th>${h}</th>`).join('');
@@ -280,8 +282,8 @@ function drawHeads() {
     tr.appendChild(th);
     row.forEach((v, hi) => {
       const td = document.createElement('td');
-      td.textContent = v.toFixed(2);
-      const a = v / max;
+      td.textContent = v === null ? '–' : v.toFixed(2);
+      const a = v === null ? 0 : v / max;
       td.style.background = `rgba(47, 111, 179, ${(0.1 + 0.8 * a).toFixed(2)})`;
       if (a > 0.6) td.style.color = '#fff';
       const L = String(headsData.layers[li]), H = String(headsData.heads[hi]);
