@@ -171,6 +171,24 @@ def report(name, seconds, cpu=None):
           f"mean {statistics.mean(ms):7.1f} ms{extra}")
 
 
+def text_maker(words, seed):
+    """n_words random words of `words` joined by spaces, from a seeded generator."""
+    rng = random.Random(seed)
+    return lambda n_words: " ".join(rng.choice(words) for _ in range(n_words))
+
+
+def start_server(a, model_dir, extra):
+    """Starts `atlas serve` on a free port; returns (process, base URL)."""
+    proc = subprocess.Popen([a.atlas, "serve", "--model", model_dir, "--port", "0", "--threads", str(a.threads),
+                             "--cache", "8"] + extra, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    m = re.search(r"listening on (\S+)", line)
+    if not m:
+        proc.kill()
+        sys.exit(f"bench_serve: server did not start: {line} {proc.stderr.read()}")
+    return proc, m.group(1).rstrip("/")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--atlas", default=os.path.join(HERE, "..", "build", "bin", "atlas"))
@@ -193,11 +211,7 @@ def main():
     write_model(a.model_dir)
     print(f"model: {a.model_dir} (BertModel 12 x 12, 768 hidden, random weights; written/checked in "
           f"{time.perf_counter() - t0:.1f} s)")
-    words = words_of_vocab()
-    rng = random.Random(1)
-
-    def text(n_words):
-        return " ".join(rng.choice(words) for _ in range(n_words))
+    text = text_maker(words_of_vocab(), 1)
 
     dtypes = ["float32", "bfloat16"] if a.compute_dtype == "both" else [a.compute_dtype]
     results = {}
@@ -219,16 +233,9 @@ def main():
 
 
 def run_server(a, dtype, text, probe, extend):
-    proc = subprocess.Popen([a.atlas, "serve", "--model", a.model_dir, "--port", "0", "--threads", str(a.threads),
-                             "--cache", "8", "--compute-dtype", dtype],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc, url = start_server(a, a.model_dir, ["--compute-dtype", dtype])
     out = {}
     try:
-        line = proc.stdout.readline()
-        m = re.search(r"listening on (\S+)", line)
-        if not m:
-            sys.exit(f"bench_serve: server did not start: {line} {proc.stderr.read()}")
-        url = m.group(1).rstrip("/")
         print(f"\n== --compute-dtype {dtype}: server {url}")
 
         # Warm-up, and check the token count: 62 words of the reference vocabulary + [CLS] [SEP].
@@ -289,11 +296,7 @@ def causal_extend(a):
     write_causal_model(a.causal_model_dir)
     print(f"\ncausal model: {a.causal_model_dir} (GPT2LMHeadModel 12 x 12, 768 hidden, vocab 50257, random "
           f"weights; written/checked in {time.perf_counter() - t0:.1f} s)")
-    words = gpt2_words()
-    rng = random.Random(2)
-
-    def text(n_words):
-        return " ".join(rng.choice(words) for _ in range(n_words))
+    text = text_maker(gpt2_words(), 2)
 
     work = []
     made = None
@@ -303,15 +306,8 @@ def causal_extend(a):
     elif a.causal_work_dir not in ("shm", "disk"):
         work = ["--work-dir", a.causal_work_dir]
     print(f"work dir: {work[1] if work else 'the server default (a temp folder)'}")
-    proc = subprocess.Popen([a.atlas, "serve", "--model", a.causal_model_dir, "--port", "0", "--threads",
-                             str(a.threads), "--cache", "8", "--max-tokens", "1024"] + work,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc, url = start_server(a, a.causal_model_dir, ["--max-tokens", "1024"] + work)
     try:
-        line = proc.stdout.readline()
-        m = re.search(r"listening on (\S+)", line)
-        if not m:
-            sys.exit(f"bench_serve: server did not start: {line} {proc.stderr.read()}")
-        url = m.group(1).rstrip("/")
         post(url + "/api/run", {"text": text(64), "layer": "0", "head": "0"})   # warm-up
         full, ext, full_model, ext_model, reused_full, reused_ext = [], [], [], [], [], []
         n_full = n_ext = 0

@@ -175,7 +175,8 @@ import numpy as np
 
 corpus, root, single = sys.argv[1], sys.argv[2], sys.argv[3]
 merged = os.path.join(root, "merged")
-ATOL = 1e-6                   # float members; same binary and model, so differences are rounding only
+ATOL = 1e-5                   # float members: same binary and model, but the tasks and the single run may use
+                              # other thread counts and batches (other sgemm blocking): 1.4e-6 seen under ASan
 SKIP_MEMBERS = {"meta"}       # per-document members that may differ by run (provenance)
 SAME_MANIFEST_FIELDS = ("tokens",)   # add "sha256" if it hashes the document, not the output
 n_docs = sum(1 for _ in open(corpus, encoding="utf-8"))
