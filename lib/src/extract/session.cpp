@@ -615,7 +615,7 @@ DocumentResult Session::run_cached(const Prepared& doc, format::DocumentWriter& 
       cache.kv.truncate(p);   // a changed token at P and everything after it is recomputed
     }
     cache.ids.clear();
-    std::vector<DocumentResult> results(1);
+    DocumentResult result;
     auto stream = writer.begin_attention(format::kSelfAttention, shape_for(doc));
     CachedCollector collector(*this, p, t, cache.attention, stream);
     const at::Device device(options_.device);
@@ -632,9 +632,9 @@ DocumentResult Session::run_cached(const Prepared& doc, format::DocumentWriter& 
     cache.attention = std::move(collector.kept);
     cache.ids = ids;
     if (logits.defined())
-      results[0].logits = logits.select(0, 0).narrow(0, logits.size(1) - 1, 1).to(at::kCPU, at::kFloat).contiguous();
+      result.logits = logits.select(0, 0).narrow(0, logits.size(1) - 1, 1).to(at::kCPU, at::kFloat).contiguous();
     reused = p;
-    return std::move(results[0]);
+    return result;
   } catch (...) {
     cache.clear();
     throw;
