@@ -2,6 +2,8 @@
 // Tokenization models: turn one pre-tokenized word into vocabulary ids (internal).
 #include <nlohmann/json_fwd.hpp>
 
+#include "atlas/core/error.hpp"
+
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -36,12 +38,19 @@ class Model {
 /// A model over a string -> id vocabulary (BPE, WordPiece): the id <-> token lookups they share.
 class VocabModel : public Model {
  public:
+  /// ConfigError when an id is negative or so far past the vocabulary's size that the id -> token
+  /// table could not be held (ids index that table; real vocabularies are dense).
   explicit VocabModel(Vocab vocab) : vocab_(std::move(vocab)) {
+    const int64_t limit = static_cast<int64_t>(vocab_.size()) + kMaxIdGap;
     for (const auto& [token, id] : vocab_) {
+      ATLAS_CHECK(id >= 0 && id < limit, ConfigError,
+                  "vocabulary token '{}' has id {}, expected 0 <= id < {} (the vocabulary holds {} tokens)", token,
+                  id, limit, vocab_.size());
       if (id >= static_cast<int64_t>(vocab_r_.size())) vocab_r_.resize(id + 1);
       vocab_r_[id] = token;
     }
   }
+  static constexpr int64_t kMaxIdGap = int64_t{1} << 20;
   std::optional<int64_t> token_to_id(std::string_view token) const override {
     const auto it = vocab_.find(std::string(token));
     if (it == vocab_.end()) return std::nullopt;

@@ -144,6 +144,17 @@ TEST_CASE("errors: bad UTF-8, missing folder, unsupported pipeline stage") {
     CHECK(std::string(e.what()).find("NmtNfkc") != std::string::npos);
     CHECK(std::string(e.what()).find("tokenizer.json") != std::string::npos);
   }
+  // Vocabulary ids index the id -> token table: negative or absurdly large ones are refused by name
+  // (a fuzzed tokenizer.json with id -10000 wrote outside that table).
+  for (const int64_t id : {int64_t{-10000}, int64_t{4'000'000'000'000}}) {
+    CAPTURE(id);
+    try {
+      from_json("badid", tokenizer_json(nullptr, nullptr, {{"type", "WordPiece"}, {"vocab", {{"[UNK]", 0}, {"hello", id}}}}));
+      FAIL("expected ConfigError");
+    } catch (const atlas::ConfigError& e) {
+      CHECK(std::string(e.what()).find("'hello' has id " + std::to_string(id)) != std::string::npos);
+    }
+  }
 }
 
 TEST_CASE("Unigram: Viterbi over scores, fused unknowns, byte fallback, missing unk_id") {
