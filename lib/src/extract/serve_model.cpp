@@ -15,7 +15,7 @@
 namespace atlas::extract {
 namespace {
 
-class TorchServeModel final : public ServeModel {
+class TorchServeModel final : public ServeModel, public std::enable_shared_from_this<TorchServeModel> {
  public:
   explicit TorchServeModel(const RunOptions& options) : session_(options) {
     const models::ModelInfo& i = session_.info();
@@ -38,7 +38,7 @@ class TorchServeModel final : public ServeModel {
   std::string label(int64_t id) const override { return session_.label(id); }
 
   ServeResult run(const ServeRequest& r) override {
-    std::lock_guard<std::mutex> lock(mutex_);   // the caller locks too; the session and cache_ are one state
+    std::unique_lock<std::mutex> lock(mutex_);   // the caller locks too; the session and cache_ are one state
     ATLAS_CHECK(r.text.has_value() != r.ids.has_value(), InputError, "give exactly one input: text or ids");
     Prepared doc = r.text ? session_.prepare_text(*r.text) : session_.prepare_ids(*r.ids);
     const int64_t limit = r.max_tokens > 0 && (info_.max_tokens <= 0 || r.max_tokens < info_.max_tokens)
@@ -47,21 +47,46 @@ class TorchServeModel final : public ServeModel {
                 "too many tokens: the input has {} but at most {} are accepted (--max-tokens, or the model's position limit)",
                 doc.size(), limit);
     const double before = session_.seconds_model();
-    io::NpzWriter npz(r.output, io::Compression::Stored);
-    format::DocumentWriter writer(npz);
     ServeResult out;
-    DocumentResult result;
+    at::Tensor logits;
     if (info_.kv_cache && doc.tokens.token_type_ids.empty()) {
-      result = session_.run_cached(doc, writer, cache_, out.reused_tokens);
+      auto run = std::make_shared<CachedRun>(session_.run_cached(doc, cache_, r.output));
+      out.reused_tokens = run->reused;
+      logits = run->logits;
+      run->logits = at::Tensor();
+      auto prepared = std::make_shared<const Prepared>(std::move(doc));
+      // The NPZ from the kept document: as run_streaming() + write_rest() write it.
+      auto self = shared_from_this();
+      auto write = [self, prepared, run](const std::filesystem::path& path) {
+        std::lock_guard<std::mutex> lock(self->mutex_);
+        io::NpzWriter npz(path, io::Compression::Stored);
+        format::DocumentWriter writer(npz);
+        self->session_.write_cached(writer, *prepared, *run);
+        npz.close();
+      };
+      out.tokens = prepared->size();
+      if (r.in_memory) {
+        out.data = run->data;
+        out.write_npz = std::move(write);
+      } else {
+        lock.unlock();   // write() locks
+        write(r.output);
+        lock.lock();
+      }
     } else {
       cache_.clear();
-      result = session_.run_streaming(doc, writer, false);
+      io::NpzWriter npz(r.output, io::Compression::Stored);
+      format::DocumentWriter writer(npz);
+      DocumentResult result = session_.run_streaming(doc, writer, false);
+      logits = result.logits;
+      result.logits = at::Tensor();   // the NPZ stays what `atlas extract` (without --logits) writes
+      session_.write_rest(writer, doc, result);
+      npz.close();
+      out.tokens = doc.size();
     }
-    out.tokens = doc.size();
-    if (result.logits.defined()) {
-      // Only the distribution after the last token is kept (run_cached computes no other); the NPZ
-      // stays what `atlas extract` (without --logits) writes.
-      const at::Tensor last = result.logits.select(0, result.logits.size(0) - 1);
+    if (logits.defined()) {
+      // Only the distribution after the last token is kept (run_cached computes no other).
+      const at::Tensor last = logits.select(0, logits.size(0) - 1);
       const at::Tensor probs = at::softmax(last.to(at::kDouble), 0).to(at::kFloat).contiguous();
       const float* p = probs.data_ptr<float>();
       out.next_probabilities.assign(p, p + probs.numel());
@@ -71,10 +96,7 @@ class TorchServeModel final : public ServeModel {
       std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(),
                         [&](int64_t a, int64_t b) { return p[a] > p[b]; });
       for (size_t n = 0; n < k; ++n) out.next_top.push_back({order[n], session_.label(order[n]), p[order[n]]});
-      result.logits = at::Tensor();
     }
-    session_.write_rest(writer, doc, result);
-    npz.close();
     out.seconds_model = session_.seconds_model() - before;
     return out;
   }

@@ -14,6 +14,7 @@
 
 #include "atlas/core/error.hpp"
 #include "atlas/core/fs.hpp"
+#include "atlas/core/memory.hpp"
 #include "atlas/core/utf8.hpp"
 #include "atlas/io/checkpoint.hpp"
 #include "atlas/io/hub.hpp"
@@ -210,24 +211,31 @@ class ValueNormCollector final : public models::Taps {
   std::vector<at::Tensor> blocks_;
 };
 
-/// The attention of a run with a key/value cache (Session::run_cached): each selected layer's new
-/// rows [H_sel,T_new,T] (storage dtype) under the `reused` rows kept from the previous run, written
-/// whole into the member and kept for the next run.
+/// The attention of a run with a key/value cache (Session::run_cached), assembled in memory as one
+/// float32 [L_sel,H_sel,T,T] array: each selected layer's new rows [H_sel,T_new,T] (rounded through
+/// the storage dtype) under the `reused` rows kept from the previous run's document.
 class CachedCollector final : public models::Taps {
  public:
-  CachedCollector(const Session& session, int64_t reused, int64_t total, const std::vector<at::Tensor>& previous,
-                  format::DocumentWriter::AttentionStream& stream)
-      : layers_(session.layers()), heads_(session.heads()), reused_(reused), total_(total), previous_(previous),
-        stream_(stream) {
+  CachedCollector(const Session& session, int64_t reused, int64_t total, const format::AttentionData* previous,
+                  BufferPool& pool)
+      : layers_(session.layers()), heads_(session.heads()), reused_(reused), total_(total), previous_(previous) {
     all_heads_ = static_cast<int64_t>(heads_.size()) == session.info().num_heads;
     store_ = storage_type(session.options().dtype);
+    ATLAS_CHECK(reused_ == 0 || (previous_ && previous_->q >= reused_ &&
+                                 previous_->num_layers == static_cast<int64_t>(layers_.size()) &&
+                                 previous_->num_heads == static_cast<int64_t>(heads_.size())),
+                Error, "internal: the cached document does not cover the {} reused tokens", reused_);
+    // Room for up to 64 more tokens, so that a buffer let go can hold the next, longer text.
+    const size_t per_token2 = layers_.size() * heads_.size();
+    const size_t room = static_cast<size_t>((total_ + 63) / 64 * 64);
+    attention = pool.take(per_token2 * static_cast<size_t>(total_ * total_), per_token2 * room * room);
   }
   bool wants(const std::string& name, int64_t layer) const override {
     return name == models::kAttnProbs && std::binary_search(layers_.begin(), layers_.end(), layer);
   }
   void emit(const std::string& name, int64_t layer, const at::Tensor& value) override {
     if (!wants(name, layer)) return;
-    const size_t j = kept.size();
+    const size_t j = layers_seen++;
     ATLAS_CHECK(j < layers_.size() && layers_[j] == layer, Error, "internal: attention of layer {} emitted out of order",
                 layer);
     at::Tensor p = value.select(0, 0);                                   // [H,T_new,T]
@@ -235,31 +243,35 @@ class CachedCollector final : public models::Taps {
       if (!head_index_.defined()) head_index_ = at::tensor(heads_, at::kLong).to(value.device());
       p = p.index_select(0, head_index_);                                // [H_sel,T_new,T]
     }
-    ATLAS_CHECK(p.size(1) == total_ - reused_ && p.size(2) == total_, Error,
+    const int64_t fresh = total_ - reused_;
+    ATLAS_CHECK(p.size(1) == fresh && p.size(2) == total_, Error,
                 "internal: attention of layer {} has shape {}, expected [*, {}, {}]", layer, c10::str(p.sizes()),
-                total_ - reused_, total_);
-    at::Tensor rows = p.to(store_).to(at::kCPU).contiguous();
-    at::Tensor full = rows;
-    if (reused_ > 0) {
-      // Every element written once: kept rows < P (columns < P, zeros after: causal), new rows.
-      const int64_t fresh = total_ - reused_;
-      full = at::empty({rows.size(0), total_, total_}, rows.options());
-      at::Tensor top = full.narrow(1, 0, reused_);
-      top.narrow(2, 0, reused_).copy_(previous_[j].narrow(1, 0, reused_).narrow(2, 0, reused_));
-      top.narrow(2, reused_, fresh).zero_();
-      full.narrow(1, reused_, fresh).copy_(rows);
+                fresh, total_);
+    // The values a file in the storage dtype holds, as float32.
+    const at::Tensor rows = p.to(store_).to(at::kCPU).to(at::kFloat).contiguous();
+    const float* src = rows.data_ptr<float>();
+    const int64_t heads = static_cast<int64_t>(heads_.size()), t = total_;
+    float* base = attention.data() + static_cast<size_t>(j) * static_cast<size_t>(heads * t * t);
+    for (int64_t h = 0; h < heads; ++h) {
+      float* m = base + h * t * t;
+      if (reused_ > 0) {
+        // Kept rows: columns < P of the previous document (the rest stays 0: causal).
+        const int64_t tp = previous_->q;
+        const float* prev = previous_->matrix(static_cast<int64_t>(j), h);
+        for (int64_t i = 0; i < reused_; ++i)
+          std::memcpy(m + i * t, prev + i * tp, static_cast<size_t>(reused_) * sizeof(float));
+      }
+      std::memcpy(m + reused_ * t, src + h * fresh * t, static_cast<size_t>(fresh * t) * sizeof(float));
     }
-    stream_.write_part(full.data_ptr(), full.nbytes());
-    kept.push_back(std::move(full));
   }
-  std::vector<at::Tensor> kept;   // [H_sel,T,T] per selected layer
+  std::vector<float> attention;   // [L_sel,H_sel,T,T]
+  size_t layers_seen = 0;
 
  private:
   const std::vector<int64_t>& layers_;
   const std::vector<int64_t>& heads_;
   int64_t reused_, total_;
-  const std::vector<at::Tensor>& previous_;
-  format::DocumentWriter::AttentionStream& stream_;
+  const format::AttentionData* previous_;
   bool all_heads_ = true;
   at::Tensor head_index_;
   at::ScalarType store_ = at::kFloat;
@@ -597,8 +609,37 @@ bool Session::can_run_cached() const {
          options_.compute_dtype == "float32";
 }
 
-DocumentResult Session::run_cached(const Prepared& doc, format::DocumentWriter& writer, RunCache& cache,
-                                   int64_t& reused) {
+std::vector<float> BufferPool::take(size_t n, size_t rounded) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto it = spare_.begin(); it != spare_.end(); ++it)
+      if (it->capacity() >= n) {
+        std::vector<float> v = std::move(*it);
+        spare_.erase(it);
+        v.assign(n, 0.0f);   // within capacity: the pages are there
+        return v;
+      }
+  }
+  std::vector<float> v;
+  v.reserve(std::max(n, rounded));
+  advise_huge_pages(v.data(), v.capacity() * sizeof(float));
+  v.resize(n);
+  return v;
+}
+
+void BufferPool::give(std::vector<float> buffer) {
+  if (buffer.capacity() * sizeof(float) < (size_t{8} << 20)) return;   // small ones are cheap to make
+  std::lock_guard<std::mutex> lock(mutex_);
+  spare_.push_back(std::move(buffer));
+  if (spare_.size() > kKeep) {
+    // Keep the largest.
+    auto smallest = std::min_element(spare_.begin(), spare_.end(),
+                                     [](const auto& a, const auto& b) { return a.capacity() < b.capacity(); });
+    spare_.erase(smallest);
+  }
+}
+
+CachedRun Session::run_cached(const Prepared& doc, RunCache& cache, const fs::path& path) {
   ATLAS_CHECK(can_run_cached(), Error, "internal: run_cached() on {} ({}), which has no key/value cache path",
               info().model_class, info().model_type);
   const std::vector<int64_t>& ids = doc.tokens.input_ids;
@@ -607,7 +648,7 @@ DocumentResult Session::run_cached(const Prepared& doc, format::DocumentWriter& 
   const int64_t common = static_cast<int64_t>(std::min(cache.ids.size(), ids.size()));
   while (p < common && cache.ids[static_cast<size_t>(p)] == ids[static_cast<size_t>(p)]) ++p;
   p = std::min(p, t - 1);   // the last token always runs (its logits are the next-token distribution)
-  if (cache.attention.size() != layers_.size() || cache.kv.length() < p) p = 0;
+  if (!cache.data || cache.data->q < p || cache.kv.length() < p) p = 0;
   try {
     if (p == 0) {
       cache.clear();
@@ -615,30 +656,60 @@ DocumentResult Session::run_cached(const Prepared& doc, format::DocumentWriter& 
       cache.kv.truncate(p);   // a changed token at P and everything after it is recomputed
     }
     cache.ids.clear();
-    DocumentResult result;
-    auto stream = writer.begin_attention(format::kSelfAttention, shape_for(doc));
-    CachedCollector collector(*this, p, t, cache.attention, stream);
+    CachedRun run;
+    CachedCollector collector(*this, p, t, cache.data.get(), *cache.pool);
     const at::Device device(options_.device);
     models::Inputs inputs;
     inputs.input_ids = at::tensor(std::vector<int64_t>(ids.begin() + p, ids.end()), at::kLong).unsqueeze(0).to(device);
     inputs.past = &cache.kv;
     inputs.last_logits_only = true;
     at::Tensor logits = forward(inputs, collector);
-    ATLAS_CHECK(collector.kept.size() == layers_.size(), Error, "internal: the model emitted {} of {} selected layers",
-                collector.kept.size(), layers_.size());
+    ATLAS_CHECK(collector.layers_seen == layers_.size(), Error, "internal: the model emitted {} of {} selected layers",
+                collector.layers_seen, layers_.size());
     ATLAS_CHECK(cache.kv.length() == t, Error, "internal: the key/value cache holds {} positions after a run of {}",
                 cache.kv.length(), t);
-    stream.finish();
-    cache.attention = std::move(collector.kept);
+    format::AttentionShape shape = shape_for(doc);
+    shape.dtype = io::DType::F32;
+    run.meta = meta_for(doc);
+    // The buffer goes back to the pool when the last holder lets the document go.
+    auto* made = new format::AttentionData(
+        format::document_data(std::move(collector.attention), shape, layers_, heads_, doc.tokens, run.meta, path));
+    run.data = std::shared_ptr<const format::AttentionData>(made, [pool = cache.pool](const format::AttentionData* d) {
+      auto* owned = const_cast<format::AttentionData*>(d);   // this deleter owns it now
+      pool->give(std::move(owned->attention));
+      delete owned;
+    });
+    cache.data = run.data;
     cache.ids = ids;
     if (logits.defined())
-      result.logits = logits.select(0, 0).narrow(0, logits.size(1) - 1, 1).to(at::kCPU, at::kFloat).contiguous();
-    reused = p;
-    return result;
+      run.logits = logits.select(0, 0).narrow(0, logits.size(1) - 1, 1).to(at::kCPU, at::kFloat).contiguous();
+    run.reused = p;
+    return run;
   } catch (...) {
     cache.clear();
     throw;
   }
+}
+
+void Session::write_cached(format::DocumentWriter& writer, const Prepared& doc, const CachedRun& run) const {
+  const format::AttentionData& d = *run.data;
+  const format::AttentionShape shape = shape_for(doc);
+  ATLAS_CHECK(shape.layers == d.num_layers && shape.heads == d.num_heads && shape.q == d.q && shape.k == d.k, Error,
+              "internal: write_cached of a document of another shape");
+  auto stream = writer.begin_attention(format::kSelfAttention, shape);
+  const at::ScalarType store = storage_type(options_.dtype);
+  const int64_t per_layer = d.num_heads * d.q * d.k;
+  for (int64_t l = 0; l < d.num_layers; ++l) {
+    const float* block = d.attention.data() + l * per_layer;
+    if (store == at::kFloat) {
+      stream.write_part(block, static_cast<size_t>(per_layer) * sizeof(float));
+    } else {
+      const at::Tensor v = at::from_blob(const_cast<float*>(block), {per_layer}, at::kFloat).to(store).contiguous();
+      stream.write_part(v.data_ptr(), v.nbytes());
+    }
+  }
+  stream.finish();
+  write_rest(writer, doc, DocumentResult(), &run.meta);
 }
 
 DocumentResult Session::run_encoder_decoder(const Prepared& doc, format::DocumentWriter& writer, bool want_mean) {
@@ -786,7 +857,8 @@ format::AttentionMeta Session::meta_for(const Prepared& doc) const {
   return m;
 }
 
-void Session::write_rest(format::DocumentWriter& w, const Prepared& doc, const DocumentResult& r) const {
+void Session::write_rest(format::DocumentWriter& w, const Prepared& doc, const DocumentResult& r,
+                         const format::AttentionMeta* meta) const {
   w.write_selection(layers_, heads_);
   if (is_encoder_decoder()) {
     w.write_array("decoder_layers", io::NdArray::from<int64_t>({static_cast<int64_t>(decoder_layers_.size())}, decoder_layers_));
@@ -804,7 +876,7 @@ void Session::write_rest(format::DocumentWriter& w, const Prepared& doc, const D
     std::memcpy(arr.mutable_data(), r.value_norms.data_ptr(), r.value_norms.nbytes());
     w.write_array("value_norms", arr);
   }
-  w.write_meta(meta_for(doc));
+  w.write_meta(meta ? *meta : meta_for(doc));
 }
 
 void Session::write_document(format::DocumentWriter& w, const Prepared& doc, const DocumentResult& r) const {

@@ -3,7 +3,9 @@
 // and corpus runs (many). ATen inside: include only from extract/ sources.
 #include <ATen/core/Tensor.h>
 
+#include <filesystem>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -51,18 +53,45 @@ struct DocumentResult {
 };
 
 /// What `atlas serve` keeps of a model's last run to compute an extended text incrementally
-/// (Session::run_cached): its token ids, the key/value cache and the attention of the selected
-/// layers in storage form. Memory: 2 x layers x kv_heads x T x head_dim floats of keys/values on the
-/// model's device plus layers_sel x heads_sel x T x T storage values on the CPU.
+/// (Session::run_cached): its token ids, the key/value cache and the document it produced (the
+/// attention of the selected layers as float32, shared with whoever keeps the result). Memory:
+/// 2 x layers x kv_heads x T x head_dim floats of keys/values on the model's device plus
+/// layers_sel x heads_sel x T x T floats on the CPU.
+/// The attention buffers of documents the server has let go, kept for the next run_cached(): on a
+/// VM, first touching the pages of a fresh 146 MB buffer (500 tokens, GPT-2 small) cost more than
+/// the forward pass of a 4-token extension. Thread-safe (documents die on any thread).
+class BufferPool {
+ public:
+  /// n zeros, in a spare buffer whose capacity holds them when there is one (else a new buffer
+  /// with room for a few more tokens: capacity for `rounded` elements).
+  std::vector<float> take(size_t n, size_t rounded);
+  void give(std::vector<float> buffer);
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::vector<float>> spare_;
+  static constexpr size_t kKeep = 2;
+};
+
 struct RunCache {
   std::vector<int64_t> ids;
   models::KVCache kv;
-  std::vector<at::Tensor> attention;   // per selected layer [H_sel,T,T], storage dtype, CPU
+  std::shared_ptr<const format::AttentionData> data;
+  std::shared_ptr<BufferPool> pool = std::make_shared<BufferPool>();   // survives clear()
   void clear() {
     ids.clear();
     kv.clear();
-    attention.clear();
+    data.reset();
   }
+};
+
+/// A run_cached() result: the document in memory (what load_attention() reads from the NPZ that
+/// write_cached() writes), the last position's logits, and how many leading tokens were reused.
+struct CachedRun {
+  std::shared_ptr<const format::AttentionData> data;
+  format::AttentionMeta meta;
+  at::Tensor logits;   // [1,V] float32 CPU (causal LM heads with logits on), else undefined
+  int64_t reused = 0;
 };
 
 class Session {
@@ -109,18 +138,24 @@ class Session {
   /// Whether run_cached() applies: a model with a key/value cache path (ModelInfo::kv_cache),
   /// dense attention (no --topk), no --value-norms, float32 compute.
   bool can_run_cached() const;
-  /// run_streaming() reusing `cache`: the longest common prefix P of doc's ids and cache.ids (at
-  /// most T-1: the last token always runs) is not recomputed: only ids[P:] run, with the cached
-  /// keys/values of positions < P, and the attention rows < P come from cache.attention (columns
-  /// < P; the rest is 0, causal). The member written equals a full run within float32 rounding.
-  /// Logits: the last position only ([1,V]). `reused` receives P (0: a full run). Afterwards the
-  /// cache holds this document (cleared if the run fails).
-  DocumentResult run_cached(const Prepared& doc, format::DocumentWriter& writer, RunCache& cache, int64_t& reused);
+  /// run_streaming() reusing `cache`, into memory: the longest common prefix P of doc's ids and
+  /// cache.ids (at most T-1: the last token always runs) is not recomputed: only ids[P:] run, with
+  /// the cached keys/values of positions < P, and the attention rows < P come from cache.data
+  /// (columns < P; the rest is 0, causal). The document equals a full run's within float32
+  /// rounding (values rounded through the storage dtype, as a file would hold them); `path` is the
+  /// file it names (where write_cached() would put it). Logits: the last position only. Afterwards
+  /// the cache holds this document (cleared if the run fails).
+  CachedRun run_cached(const Prepared& doc, RunCache& cache, const std::filesystem::path& path);
+  /// Writes a run_cached() document as run_streaming() + write_rest() would have (the attention in
+  /// the storage dtype, no logits).
+  void write_cached(format::DocumentWriter& writer, const Prepared& doc, const CachedRun& run) const;
   /// Runs a padded batch; every document's attention is kept in storage form.
   std::vector<DocumentResult> run_batch(const std::vector<const Prepared*>& docs);
 
   /// Writes everything but the attention, after it: layers, heads, token arrays, logits, meta.
-  void write_rest(format::DocumentWriter& writer, const Prepared& doc, const DocumentResult& result) const;
+  /// `meta`: the one to write (default: meta_for(doc), made now).
+  void write_rest(format::DocumentWriter& writer, const Prepared& doc, const DocumentResult& result,
+                  const format::AttentionMeta* meta = nullptr) const;
   /// Writes a buffered result completely.
   void write_document(format::DocumentWriter& writer, const Prepared& doc, const DocumentResult& result) const;
   format::AttentionMeta meta_for(const Prepared& doc) const;

@@ -165,6 +165,47 @@ std::vector<float> densify_topk(const io::NpzReader& npz, const std::string& bas
   return dense;
 }
 
+/// The fields read from the `meta` member (parsed JSON `j`); `file` names it in messages.
+void set_meta(AttentionData& d, const nlohmann::json& j, const std::string& file) {
+  d.meta = AttentionMeta::from_json(j, "'" + file + "'");
+  const AttentionMeta& m = *d.meta;
+  d.model_path = m.model.path;
+  d.checkpoint_sha256 = m.model.checkpoint_sha256;
+  d.command_line = m.command_line;
+  d.text = m.input.text.value_or("");
+  d.text_pair = m.input.text_pair.value_or("");
+  d.created = m.created;
+  d.version = m.version;
+  std::string p = d.model_path;
+  while (!p.empty() && p.back() == '/') p.pop_back();
+  d.model_name = p.empty() ? m.model.model_type : fs::path(p).filename().string();
+  if (j.contains("model") && j["model"].is_object() && j["model"].contains("causal")) d.causal = m.model.causal;
+}
+
+/// causal / causal_mask_ from meta and the kind (or, without meta, from the zeros above the diagonal).
+void set_causal_mask(AttentionData& d) {
+  const std::string& kind = d.kind;
+  // meta.model.causal describes an encoder-decoder's encoder; its decoder is causal, cross is not.
+  if (kind == kDecoderAttention) d.causal = true;
+  if (kind == kCrossAttention) d.causal = false;
+  if (d.causal.has_value()) {
+    d.causal_mask_ = *d.causal && d.q == d.k;
+  } else if (d.q == d.k && d.q > 1) {
+    // No meta: a causal model leaves every entry above the diagonal exactly 0.
+    bool all_zero = true;
+    for (int64_t m = 0; m < d.num_layers * d.num_heads && all_zero; ++m) {
+      const float* a = d.attention.data() + m * d.q * d.k;
+      for (int64_t i = 0; i < d.q && all_zero; ++i)
+        for (int64_t j = i + 1; j < d.k; ++j)
+          if (a[i * d.k + j] != 0.0f) {
+            all_zero = false;
+            break;
+          }
+    }
+    d.causal_mask_ = all_zero;
+  }
+}
+
 }  // namespace
 
 AttentionData read_document(const io::NpzReader& npz, const std::string& prefix, const std::string& source,
@@ -263,39 +304,47 @@ AttentionData read_document(const io::NpzReader& npz, const std::string& prefix,
   if (has("meta")) {
     nlohmann::json j = atlas::parse_json(get("meta").to_string(), "'" + file + "' member 'meta'", false);
     ATLAS_CHECK(!j.is_discarded(), FormatError, "'{}': 'meta' is not valid JSON", file);
-    d.meta = AttentionMeta::from_json(j, "'" + file + "'");
-    const AttentionMeta& m = *d.meta;
-    d.model_path = m.model.path;
-    d.checkpoint_sha256 = m.model.checkpoint_sha256;
-    d.command_line = m.command_line;
-    d.text = m.input.text.value_or("");
-    d.text_pair = m.input.text_pair.value_or("");
-    d.created = m.created;
-    d.version = m.version;
-    std::string p = d.model_path;
-    while (!p.empty() && p.back() == '/') p.pop_back();
-    d.model_name = p.empty() ? m.model.model_type : fs::path(p).filename().string();
-    if (j.contains("model") && j["model"].is_object() && j["model"].contains("causal")) d.causal = m.model.causal;
+    set_meta(d, j, file);
   }
-  // meta.model.causal describes an encoder-decoder's encoder; its decoder is causal, cross is not.
-  if (kind == kDecoderAttention) d.causal = true;
-  if (kind == kCrossAttention) d.causal = false;
-  if (d.causal.has_value()) {
-    d.causal_mask_ = *d.causal && d.q == d.k;
-  } else if (d.q == d.k && d.q > 1) {
-    // No meta: a causal model leaves every entry above the diagonal exactly 0.
-    bool all_zero = true;
-    for (int64_t m = 0; m < d.num_layers * d.num_heads && all_zero; ++m) {
-      const float* a = d.attention.data() + m * d.q * d.k;
-      for (int64_t i = 0; i < d.q && all_zero; ++i)
-        for (int64_t j = i + 1; j < d.k; ++j)
-          if (a[i * d.k + j] != 0.0f) {
-            all_zero = false;
-            break;
-          }
-    }
-    d.causal_mask_ = all_zero;
-  }
+  set_causal_mask(d);
+  return d;
+}
+
+AttentionData document_data(std::vector<float> attention, const AttentionShape& shape,
+                            const std::vector<int64_t>& layers, const std::vector<int64_t>& heads,
+                            const TokenArrays& tokens, const AttentionMeta& meta, const fs::path& path) {
+  ATLAS_CHECK(shape.topk == 0 && shape.q == shape.k && shape.q == tokens.size() &&
+                  static_cast<int64_t>(layers.size()) == shape.layers &&
+                  static_cast<int64_t>(heads.size()) == shape.heads &&
+                  static_cast<int64_t>(attention.size()) == shape.layers * shape.heads * shape.q * shape.k &&
+                  static_cast<int64_t>(tokens.offsets.size()) == 2 * shape.q &&
+                  static_cast<int64_t>(tokens.special.size()) == shape.q,
+              Error, "internal: document_data of inconsistent parts ({} tokens, shape [{}, {}, {}, {}])", tokens.size(),
+              shape.layers, shape.heads, shape.q, shape.k);
+  AttentionData d;
+  d.path = path;
+  d.source = path.string();
+  d.kind = kSelfAttention;
+  d.num_layers = shape.layers;
+  d.num_heads = shape.heads;
+  d.q = shape.q;
+  d.k = shape.k;
+  d.attention = std::move(attention);
+  d.layers = layers;
+  d.heads = heads;
+  d.input_ids = tokens.input_ids;
+  d.tokens = tokens.tokens;
+  d.token_labels = tokens.token_labels;
+  d.special.resize(tokens.special.size());
+  for (size_t i = 0; i < tokens.special.size(); ++i) d.special[i] = tokens.special[i] != 0;
+  for (int64_t i = 0; i < d.q; ++i) d.offsets.push_back({tokens.offsets[2 * i], tokens.offsets[2 * i + 1]});
+  d.token_type_ids = tokens.token_type_ids;
+  d.key_tokens = d.tokens;
+  d.key_token_labels = d.token_labels;
+  d.key_special = d.special;
+  // Through JSON, as the reader sees the `meta` member.
+  set_meta(d, nlohmann::json::parse(meta.to_json().dump()), d.source);
+  set_causal_mask(d);
   return d;
 }
 

@@ -15,6 +15,7 @@
 
 #include "atlas/core/error.hpp"
 #include "atlas/core/fs.hpp"
+#include "atlas/core/memory.hpp"
 #include "atlas/core/utf8.hpp"
 #include "npy_internal.hpp"
 
@@ -530,12 +531,12 @@ ATLAS_INSTANTIATE(double)
 #undef ATLAS_INSTANTIATE
 
 std::vector<float> NdArray::to_float() const {
-  std::vector<float> out(static_cast<size_t>(numel()));
+  std::vector<float> out = bulk_vector<float>(static_cast<size_t>(numel()));
   convert_all(*this, out.data());
   return out;
 }
 std::vector<double> NdArray::to_double() const {
-  std::vector<double> out(static_cast<size_t>(numel()));
+  std::vector<double> out = bulk_vector<double>(static_cast<size_t>(numel()));
   convert_all(*this, out.data());
   return out;
 }

@@ -163,8 +163,8 @@ class Gpt2 final : public Model {
     hidden_states = layer_norm(hidden_states, ln_f_weight_, ln_f_bias_, c.layer_norm_epsilon);
     emit_if(taps, "hidden", c.n_layer, hidden_states);
     if (!compute_logits) return {};
-    if (inputs.last_logits_only) hidden_states = hidden_states.narrow(1, t - 1, 1);
-    return at::linear(hidden_states, lm_head_weight_);  // [B,T,V] ([B,1,V])
+    if (inputs.last_logits_only) return last_logits(hidden_states, lm_head_weight_);   // [B,1,V]
+    return at::linear(hidden_states, lm_head_weight_);  // [B,T,V]
   }
 
  private:

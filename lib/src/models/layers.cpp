@@ -42,6 +42,14 @@ at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& weight, const at::T
   return at::layer_norm(x, {x.size(-1)}, weight, bias, eps);
 }
 
+at::Tensor last_logits(const at::Tensor& hidden_states, const at::Tensor& lm_head_weight) {
+  const int64_t t = hidden_states.size(1);
+  const at::Tensor last = hidden_states.narrow(1, t - 1, 1);   // [B,1,D]
+  if (last.size(0) == 1 && lm_head_weight.dim() == 2 && lm_head_weight.scalar_type() == last.scalar_type())
+    return at::mv(lm_head_weight, last.reshape({-1})).view({1, 1, -1});
+  return at::linear(last, lm_head_weight);
+}
+
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   at::Tensor hidden_states = x.to(at::kFloat);
   at::Tensor variance = hidden_states.pow(2).mean(-1, /*keepdim=*/true);  // [B,T,1]

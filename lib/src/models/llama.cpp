@@ -183,8 +183,8 @@ class LlamaDecoder final : public Model {
     hidden_states = rms_norm(hidden_states, norm_weight_, c.rms_norm_eps);
     emit_if(taps, "hidden", c.num_hidden_layers, hidden_states);
     if (!compute_logits) return {};
-    if (inputs.last_logits_only) hidden_states = hidden_states.narrow(1, t - 1, 1);
-    return at::linear(hidden_states, lm_head_weight_).to(at::kFloat);  // [B,T,V] ([B,1,V])
+    if (inputs.last_logits_only) return last_logits(hidden_states, lm_head_weight_).to(at::kFloat);   // [B,1,V]
+    return at::linear(hidden_states, lm_head_weight_).to(at::kFloat);  // [B,T,V]
   }
 
  private:

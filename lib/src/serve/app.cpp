@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <functional>
 #include <list>
 #include <mutex>
 #include <unistd.h>
@@ -143,10 +144,21 @@ struct Doc {
 
   std::mutex mutex;
   std::shared_ptr<const format::AttentionData> data_;
+  /// Set while `spec` is not written yet (a model run kept in memory): writes it.
+  std::function<void(const fs::path&)> write_npz;
   std::shared_ptr<const format::AttentionData> data() {
     std::lock_guard<std::mutex> lock(mutex);
     if (!data_) data_ = std::make_shared<format::AttentionData>(format::load_attention(spec));
     return data_;
+  }
+  /// `spec` as a file, written first if it is not yet (NPZ export).
+  const std::string& file() {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (write_npz) {
+      write_npz(spec);
+      write_npz = nullptr;
+    }
+    return spec;
   }
   ~Doc() {
     if (!dir.empty()) {
@@ -364,8 +376,13 @@ struct App::Impl {
     req.text = text;
     req.output = doc->spec;
     req.max_tokens = lim.max_tokens;
+    req.in_memory = true;   // the NPZ is written when exported (doc->file())
     try {
       doc->result = model->run(req);
+      doc->data_ = std::move(doc->result.data);
+      doc->write_npz = std::move(doc->result.write_npz);
+      doc->result.data.reset();
+      doc->result.write_npz = nullptr;
     } catch (const InputError& e) {
       if (std::string(e.what()).rfind("too many tokens", 0) == 0) http_fail(413, e.what());
       throw;
@@ -591,11 +608,11 @@ struct App::Impl {
 
   // -- handlers --
 
-  json doc_json(const DocPtr& d, const std::string& layer, const std::string& head) {
-    auto data = d->data();
-    const format::AttentionData& a = *data;
-    const auto lp = select_positions(layer, a.layers, "layer");
-    const auto hp = select_positions(head, a.heads, "head");
+  /// The [Q][K] matrix shown (the mean over the selected layers and heads), rounded to 5 decimals,
+  /// as JSON text: written directly (a 500-token text has 250,000 numbers; a json tree of them took
+  /// longer to build and dump than the forward pass of an extension).
+  static std::string matrix_json(const format::AttentionData& a, const std::vector<int64_t>& lp,
+                                 const std::vector<int64_t>& hp) {
     std::vector<double> m(size_t(a.q * a.k), 0.0);
     for (int64_t li : lp)
       for (int64_t hi : hp) {
@@ -603,12 +620,53 @@ struct App::Impl {
         for (size_t i = 0; i < m.size(); ++i) m[i] += x[i];
       }
     const double n = double(lp.size() * hp.size());
-    json rows = json::array();
+    std::string out;
+    out.reserve(m.size() * 8 + size_t(a.q) * 3 + 2);
+    out += '[';
     for (int64_t i = 0; i < a.q; ++i) {
-      json row = json::array();
-      for (int64_t k = 0; k < a.k; ++k) row.push_back(std::round(m[size_t(i * a.k + k)] / n * 1e5) / 1e5);
-      rows.push_back(std::move(row));
+      out += i ? ",[" : "[";
+      for (int64_t k = 0; k < a.k; ++k) {
+        if (k) out += ',';
+        append_rounded(out, m[size_t(i * a.k + k)] / n);
+      }
+      out += ']';
     }
+    out += ']';
+    return out;
+  }
+  /// round(v * 1e5) / 1e5 as JSON: "0", "1", "0.12345", "0.5" (trailing zeros dropped); values
+  /// outside [0, 1] (not attention weights) through fmt, non-finite ones as null.
+  static void append_rounded(std::string& out, double v) {
+    if (!std::isfinite(v)) {
+      out += "null";
+      return;
+    }
+    const double r = std::round(v * 1e5);
+    if (r < 0 || r > 1e5) {
+      out += fmt::format("{}", r / 1e5);
+      return;
+    }
+    int64_t x = int64_t(r);
+    if (x == 0) {
+      out += '0';
+    } else if (x == 100000) {
+      out += '1';
+    } else {
+      char digits[8] = {'0', '.', 0, 0, 0, 0, 0, 0};
+      for (int d = 6; d >= 2; --d, x /= 10) digits[d] = char('0' + x % 10);
+      int len = 7;
+      while (digits[len - 1] == '0') --len;
+      out.append(digits, size_t(len));
+    }
+  }
+
+  /// The /api/run answer without its "attention" (matrix_json, appended by api_run).
+  json doc_json(const DocPtr& d, const std::string& layer, const std::string& head, std::string* matrix) {
+    auto data = d->data();
+    const format::AttentionData& a = *data;
+    const auto lp = select_positions(layer, a.layers, "layer");
+    const auto hp = select_positions(head, a.heads, "head");
+    *matrix = matrix_json(a, lp, hp);
     json offsets = json::array();
     for (const auto& o : a.offsets) offsets.push_back({o[0], o[1]});
     json next = json::array();
@@ -626,7 +684,6 @@ struct App::Impl {
                 {"causal", a.causal_mask()},
                 {"layer", layer.empty() ? "mean" : layer},
                 {"head", head.empty() ? "mean" : head},
-                {"attention", rows},
                 {"next", next},
                 {"model_name", a.model_name},
                 {"seconds_model", d->seconds_model},
@@ -691,10 +748,16 @@ struct App::Impl {
     json jv = j;
     if (get_string(j, "kind") == "rollout") jv["transform"] = "rollout";
     DocPtr d = view_doc(jv);
-    json out = doc_json(d, get_string(j, "layer", "mean"), get_string(j, "head", "mean"));
-    out["seconds_total"] = seconds_since(t0);
+    std::string matrix;
+    json out = doc_json(d, get_string(j, "layer", "mean"), get_string(j, "head", "mean"), &matrix);
     out["computed"] = runs != runs_before;   // false: from the cache (or another request ran it)
-    return json_response(out);
+    out["seconds_total"] = seconds_since(t0);
+    Response r = json_response(out);
+    r.body.pop_back();   // the object's '}'
+    r.body += ",\"attention\":";
+    r.body += matrix;
+    r.body += '}';
+    return r;
   }
 
   Response api_render(const json& j) {
@@ -747,7 +810,7 @@ struct App::Impl {
       std::error_code ec;
       fs::remove_all(dir, ec);
     } else {
-      r.body = read_file(d->spec);
+      r.body = read_file(d->file());
     }
     const std::string name = d->steps.empty() ? "attention.npz" : d->cli_input;
     r.headers.push_back({"Content-Disposition", "attachment; filename=\"" + name + "\""});

@@ -2,7 +2,8 @@
 // token prefix with it runs incrementally, and the NPZ it writes has the members, token arrays and
 // meta of a full recompute and attention within 2e-5 (the next-token distribution too). Checked on
 // the reference gpt2 and llama checkpoints (text and id input: an extension, a changed last token,
-// an unrelated input), with a layer/head selection and float16 storage.
+// an unrelated input), with a layer/head selection and float16 storage; every other run keeps the
+// document in memory (ServeRequest::in_memory), which must equal what its NPZ reads back as.
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -11,6 +12,7 @@
 #include <cmath>
 
 #include "atlas/extract/serve_model.hpp"
+#include "atlas/format/attention.hpp"
 #include "atlas/io/npz.hpp"
 #include "test_support.hpp"
 
@@ -28,6 +30,7 @@ struct Handles {
   atlas::extract::RunOptions options;
   fs::path dir;
   int n = 0;
+  bool in_memory = false;   // toggled per comparison: both ways of getting the cached handle's NPZ
 };
 
 Handles open(const std::string& model, const std::string& layers = "all", const std::string& heads = "all",
@@ -57,11 +60,59 @@ std::vector<double> values(const atlas::io::NdArray& a) {
   return {f.begin(), f.end()};
 }
 
+/// Every field of two documents equal (the one kept in memory, the one read from its file).
+void check_same_document(const atlas::format::AttentionData& m, const atlas::format::AttentionData& f) {
+  CHECK(m.path == f.path);
+  CHECK(m.source == f.source);
+  CHECK(m.kind == f.kind);
+  CHECK(m.num_layers == f.num_layers);
+  CHECK(m.num_heads == f.num_heads);
+  CHECK(m.q == f.q);
+  CHECK(m.k == f.k);
+  CHECK(m.attention == f.attention);   // bit for bit (float16 storage: the rounded values)
+  CHECK(m.layers == f.layers);
+  CHECK(m.heads == f.heads);
+  CHECK(m.input_ids == f.input_ids);
+  CHECK(m.tokens == f.tokens);
+  CHECK(m.token_labels == f.token_labels);
+  CHECK(m.offsets == f.offsets);
+  CHECK(m.special == f.special);
+  CHECK(m.token_type_ids == f.token_type_ids);
+  CHECK(m.key_tokens == f.key_tokens);
+  CHECK(m.key_token_labels == f.key_token_labels);
+  CHECK(m.key_special == f.key_special);
+  CHECK(m.topk == f.topk);
+  REQUIRE(m.meta.has_value() == f.meta.has_value());
+  if (m.meta) CHECK(m.meta->to_json() == f.meta->to_json());
+  CHECK(m.model_name == f.model_name);
+  CHECK(m.model_path == f.model_path);
+  CHECK(m.checkpoint_sha256 == f.checkpoint_sha256);
+  CHECK(m.command_line == f.command_line);
+  CHECK(m.text == f.text);
+  CHECK(m.created == f.created);
+  CHECK(m.version == f.version);
+  CHECK(m.text_pair == f.text_pair);
+  CHECK(m.causal == f.causal);
+  CHECK(m.causal_mask() == f.causal_mask());
+}
+
 /// Runs the input on the cached handle and on a fresh one (a full run) and compares the NPZs.
 int64_t run_and_compare(Handles& h, const std::optional<std::string>& text,
                         const std::optional<std::vector<int64_t>>& ids) {
-  const ServeRequest inc = request(h, text, ids);
+  ServeRequest inc = request(h, text, ids);
+  inc.in_memory = h.in_memory = !h.in_memory;
   const ServeResult a = h.cached->run(inc);
+  if (inc.in_memory && h.cached->info().kv_cache) {
+    // Kept in memory: no file until asked for; then the file reads back as exactly that document.
+    REQUIRE(a.data);
+    REQUIRE(a.write_npz);
+    CHECK_FALSE(fs::exists(inc.output));
+    a.write_npz(inc.output);
+    check_same_document(*a.data, atlas::format::load_attention(inc.output.string()));
+  } else {
+    CHECK_FALSE(a.data);
+    CHECK(fs::exists(inc.output));
+  }
   auto fresh = atlas::extract::open_serve_model(h.options);
   const ServeRequest full = request(h, text, ids);
   const ServeResult b = fresh->run(full);

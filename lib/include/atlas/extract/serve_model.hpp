@@ -4,12 +4,14 @@
 /// does. Opened through torch_backend().open_model; torch-free header.
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "atlas/extract/extract.hpp"
+#include "atlas/format/attention.hpp"
 
 namespace atlas::extract {
 
@@ -28,6 +30,10 @@ struct ServeRequest {
   std::optional<std::string> text;               ///< exactly one of text / ids
   std::optional<std::vector<int64_t>> ids;
   std::filesystem::path output;                  ///< the attention NPZ (temp file + rename)
+  /// Models with a key/value cache (ServeModelInfo::kv_cache): keep the document in memory
+  /// (ServeResult::data) and write `output` only when ServeResult::write_npz is called. Other
+  /// models write `output` as usual.
+  bool in_memory = false;
   int64_t max_tokens = 0;                        ///< >0: InputError when the input is longer
   int64_t top_next = 10;                         ///< next-token candidates reported
 };
@@ -48,6 +54,11 @@ struct ServeResult {
   /// `top_next` most likely tokens. Empty otherwise.
   std::vector<float> next_probabilities;
   std::vector<TokenProbability> next_top;
+  /// With ServeRequest::in_memory (kv_cache models): the document, equal to load_attention() of
+  /// the NPZ that write_npz(path) writes (the request's `output`: call it with that path); the file
+  /// is then written exactly as without in_memory. Both empty when the NPZ was written at once.
+  std::shared_ptr<const format::AttentionData> data;
+  std::function<void(const std::filesystem::path&)> write_npz;
 };
 
 class ServeModel {

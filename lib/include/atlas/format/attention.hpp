@@ -149,6 +149,13 @@ AttentionData load_attention(const std::string& spec, const std::string& kind = 
 AttentionData read_document(const io::NpzReader& npz, const std::string& prefix, const std::string& source,
                             const std::string& kind = kSelfAttention);
 
+/// The document that load_attention() reads back from the NPZ `path` once a DocumentWriter has
+/// written these parts there (dense self-attention [L, H, T, T] as float32, the selection, the token
+/// arrays, `meta`), built without the file (`atlas serve` writes that file only when asked for it).
+AttentionData document_data(std::vector<float> attention, const AttentionShape& shape,
+                            const std::vector<int64_t>& layers, const std::vector<int64_t>& heads,
+                            const TokenArrays& tokens, const AttentionMeta& meta, const std::filesystem::path& path);
+
 /// Names of the members a document has, without prefix, in the order DocumentWriter writes them.
 std::vector<std::string> document_members(const io::NpzReader& npz, const std::string& prefix);
 
