@@ -30,6 +30,7 @@ class TorchServeModel final : public ServeModel, public std::enable_shared_from_
     info_.causal = i.causal;
     info_.next_token = i.causal && i.has_lm_head && i.vocab_size > 0;
     info_.kv_cache = session_.can_run_cached();
+    info_.in_memory = session_.can_run_in_memory();
     info_.seconds_load = session_.seconds_load();
     session_.set_logits(info_.next_token);
   }
@@ -49,29 +50,26 @@ class TorchServeModel final : public ServeModel, public std::enable_shared_from_
     const double before = session_.seconds_model();
     ServeResult out;
     at::Tensor logits;
-    if (info_.kv_cache && doc.tokens.token_type_ids.empty()) {
-      auto run = std::make_shared<CachedRun>(session_.run_cached(doc, cache_, r.output));
+    const bool cached = info_.kv_cache && doc.tokens.token_type_ids.empty();
+    if (cached || (r.in_memory && info_.in_memory)) {
+      if (!cached) cache_.clear();
+      auto run = std::make_shared<CachedRun>(cached ? session_.run_cached(doc, cache_, r.output)
+                                                    : session_.run_in_memory(doc, cache_.pool, r.output));
       out.reused_tokens = run->reused;
       logits = run->logits;
       run->logits = at::Tensor();
       auto prepared = std::make_shared<const Prepared>(std::move(doc));
-      // The NPZ from the kept document: as run_streaming() + write_rest() write it.
-      auto self = shared_from_this();
-      auto write = [self, prepared, run](const std::filesystem::path& path) {
-        std::lock_guard<std::mutex> lock(self->mutex_);
-        io::NpzWriter npz(path, io::Compression::Stored);
-        format::DocumentWriter writer(npz);
-        self->session_.write_cached(writer, *prepared, *run);
-        npz.close();
-      };
       out.tokens = prepared->size();
       if (r.in_memory) {
+        // The NPZ from the kept document, when it is asked for: as run_streaming() + write_rest() write it.
+        auto self = shared_from_this();
         out.data = run->data;
-        out.write_npz = std::move(write);
+        out.write_npz = [self, prepared, run](const std::filesystem::path& path) {
+          std::lock_guard<std::mutex> lock(self->mutex_);
+          self->write_kept(path, *prepared, *run);
+        };
       } else {
-        lock.unlock();   // write() locks
-        write(r.output);
-        lock.lock();
+        write_kept(r.output, *prepared, *run);
       }
     } else {
       cache_.clear();
@@ -102,6 +100,14 @@ class TorchServeModel final : public ServeModel, public std::enable_shared_from_
   }
 
  private:
+  /// Writes a document kept in memory (run_cached / run_in_memory) as its NPZ; mutex_ held.
+  void write_kept(const std::filesystem::path& path, const Prepared& doc, const CachedRun& run) const {
+    io::NpzWriter npz(path, io::Compression::Stored);
+    format::DocumentWriter writer(npz);
+    session_.write_cached(writer, doc, run);
+    npz.close();
+  }
+
   std::mutex mutex_;
   Session session_;
   ServeModelInfo info_;

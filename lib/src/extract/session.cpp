@@ -639,6 +639,47 @@ void BufferPool::give(std::vector<float> buffer) {
   }
 }
 
+std::shared_ptr<const format::AttentionData> Session::pooled_document(const Prepared& doc, std::vector<float> attention,
+                                                                     const format::AttentionMeta& meta,
+                                                                     const std::shared_ptr<BufferPool>& pool,
+                                                                     const fs::path& path) const {
+  format::AttentionShape shape = shape_for(doc);
+  shape.dtype = io::DType::F32;
+  auto* made = new format::AttentionData(
+      format::document_data(std::move(attention), shape, layers_, heads_, doc.tokens, meta, path));
+  // The buffer goes back to the pool when the last holder lets the document go.
+  return std::shared_ptr<const format::AttentionData>(made, [pool](const format::AttentionData* d) {
+    auto* owned = const_cast<format::AttentionData*>(d);   // this deleter owns it now
+    pool->give(std::move(owned->attention));
+    delete owned;
+  });
+}
+
+bool Session::can_run_in_memory() const {
+  return !is_encoder_decoder() && options_.topk == 0 && !options_.value_norms;
+}
+
+CachedRun Session::run_in_memory(const Prepared& doc, const std::shared_ptr<BufferPool>& pool, const fs::path& path) {
+  ATLAS_CHECK(can_run_in_memory(), Error, "internal: run_in_memory() on {} ({}) with --topk, --value-norms or an "
+              "encoder-decoder", info().model_class, info().model_type);
+  CachedCollector collector(*this, 0, doc.size(), nullptr, *pool);
+  const at::Device device(options_.device);
+  models::Inputs inputs;
+  inputs.input_ids = at::tensor(doc.tokens.input_ids, at::kLong).unsqueeze(0).to(device);   // [1,Q]
+  if (!doc.tokens.token_type_ids.empty())
+    inputs.token_type_ids = at::tensor(doc.tokens.token_type_ids, at::kLong).unsqueeze(0).to(device);
+  inputs.last_logits_only = true;   // honoured by the kv_cache models; the others give every position's
+  const at::Tensor logits = forward(inputs, collector);
+  ATLAS_CHECK(collector.layers_seen == layers_.size(), Error, "internal: the model emitted {} of {} selected layers",
+              collector.layers_seen, layers_.size());
+  CachedRun run;
+  run.meta = meta_for(doc);
+  run.data = pooled_document(doc, std::move(collector.attention), run.meta, pool, path);
+  if (logits.defined())
+    run.logits = logits.select(0, 0).narrow(0, logits.size(1) - 1, 1).to(at::kCPU, at::kFloat).contiguous();
+  return run;
+}
+
 CachedRun Session::run_cached(const Prepared& doc, RunCache& cache, const fs::path& path) {
   ATLAS_CHECK(can_run_cached(), Error, "internal: run_cached() on {} ({}), which has no key/value cache path",
               info().model_class, info().model_type);
@@ -668,17 +709,8 @@ CachedRun Session::run_cached(const Prepared& doc, RunCache& cache, const fs::pa
                 collector.layers_seen, layers_.size());
     ATLAS_CHECK(cache.kv.length() == t, Error, "internal: the key/value cache holds {} positions after a run of {}",
                 cache.kv.length(), t);
-    format::AttentionShape shape = shape_for(doc);
-    shape.dtype = io::DType::F32;
     run.meta = meta_for(doc);
-    // The buffer goes back to the pool when the last holder lets the document go.
-    auto* made = new format::AttentionData(
-        format::document_data(std::move(collector.attention), shape, layers_, heads_, doc.tokens, run.meta, path));
-    run.data = std::shared_ptr<const format::AttentionData>(made, [pool = cache.pool](const format::AttentionData* d) {
-      auto* owned = const_cast<format::AttentionData*>(d);   // this deleter owns it now
-      pool->give(std::move(owned->attention));
-      delete owned;
-    });
+    run.data = pooled_document(doc, std::move(collector.attention), run.meta, cache.pool, path);
     cache.data = run.data;
     cache.ids = ids;
     if (logits.defined())

@@ -146,6 +146,15 @@ class Session {
   /// file it names (where write_cached() would put it). Logits: the last position only. Afterwards
   /// the cache holds this document (cleared if the run fails).
   CachedRun run_cached(const Prepared& doc, RunCache& cache, const std::filesystem::path& path);
+  /// Whether run_in_memory() applies: self-attention (not an encoder-decoder), dense attention (no
+  /// --topk), no --value-norms.
+  bool can_run_in_memory() const;
+  /// run_streaming() into memory, computed in full (any model can_run_in_memory() accepts, with or
+  /// without a key/value cache path): the document as load_attention() reads the NPZ that
+  /// write_cached() writes; the attention buffer comes from and returns to `pool`. Logits: the last
+  /// position only. `reused` is 0.
+  CachedRun run_in_memory(const Prepared& doc, const std::shared_ptr<BufferPool>& pool,
+                          const std::filesystem::path& path);
   /// Writes a run_cached() document as run_streaming() + write_rest() would have (the attention in
   /// the storage dtype, no logits).
   void write_cached(format::DocumentWriter& writer, const Prepared& doc, const CachedRun& run) const;
@@ -175,6 +184,11 @@ class Session {
   at::Tensor forward(const models::Inputs& inputs, models::Taps& taps);
   DocumentResult run_encoder_decoder(const Prepared& doc, format::DocumentWriter& writer, bool want_mean);
   void write_decoder_attention(format::DocumentWriter& writer, const Prepared& doc, DocumentResult& result) const;
+  /// The in-memory document of run_cached() / run_in_memory(): its buffer goes back to `pool`.
+  std::shared_ptr<const format::AttentionData> pooled_document(const Prepared& doc, std::vector<float> attention,
+                                                               const format::AttentionMeta& meta,
+                                                               const std::shared_ptr<BufferPool>& pool,
+                                                               const std::filesystem::path& path) const;
   RunOptions options_;
   std::unique_ptr<models::Model> model_;
   std::unique_ptr<tokenize::Tokenizer> tokenizer_;

@@ -23,6 +23,7 @@ struct ServeModelInfo {
   bool next_token = false;     ///< a causal LM head: run() reports next-token probabilities
   bool encoder_decoder = false;
   bool kv_cache = false;       ///< run() reuses the previous run's keys/values for a shared token prefix
+  bool in_memory = false;      ///< run() can keep the document in memory (ServeRequest::in_memory)
   double seconds_load = 0;
 };
 
@@ -30,9 +31,9 @@ struct ServeRequest {
   std::optional<std::string> text;               ///< exactly one of text / ids
   std::optional<std::vector<int64_t>> ids;
   std::filesystem::path output;                  ///< the attention NPZ (temp file + rename)
-  /// Models with a key/value cache (ServeModelInfo::kv_cache): keep the document in memory
-  /// (ServeResult::data) and write `output` only when ServeResult::write_npz is called. Other
-  /// models write `output` as usual.
+  /// Keep the document in memory (ServeResult::data) and write `output` only when
+  /// ServeResult::write_npz is called (models with ServeModelInfo::in_memory: every self-attention
+  /// model unless --topk or --value-norms is set). Other models write `output` as usual.
   bool in_memory = false;
   int64_t max_tokens = 0;                        ///< >0: InputError when the input is longer
   int64_t top_next = 10;                         ///< next-token candidates reported
@@ -54,7 +55,7 @@ struct ServeResult {
   /// `top_next` most likely tokens. Empty otherwise.
   std::vector<float> next_probabilities;
   std::vector<TokenProbability> next_top;
-  /// With ServeRequest::in_memory (kv_cache models): the document, equal to load_attention() of
+  /// With ServeRequest::in_memory (ServeModelInfo::in_memory models): the document, equal to load_attention() of
   /// the NPZ that write_npz(path) writes (the request's `output`: call it with that path); the file
   /// is then written exactly as without in_memory. Both empty when the NPZ was written at once.
   std::shared_ptr<const format::AttentionData> data;

@@ -205,7 +205,9 @@ function tokenHover(ev, i) {
   showTip(ev, `${run.tokens[i]} → ${parts.join(', ')}`);
 }
 
-// The heatmap's cells: the largest group of equal-sized squares in the SVG, found once per figure.
+// The heatmap's cells, found once per figure: the renderer draws each row of the matrix as
+// rectangles one cell high (a run of equal-coloured cells is one rectangle), so the cells are the
+// group of rectangles of one height whose bounding box is n x n cells.
 function heatmapCells(svg) {
   if (svg._cells !== undefined) return svg._cells;
   svg._cells = null;
@@ -213,19 +215,22 @@ function heatmapCells(svg) {
   if (!run) return null;
   const visible = run.tokens.map((_, i) => i).filter((i) => !(st.hideSpecial && run.special[i]));
   const n = visible.length;
-  const rects = [...svg.querySelectorAll('rect, path')].map((e) => {
-    try { return [e, e.getBBox()]; } catch (_) { return null; }
-  }).filter((x) => x && x[1].width > 0 && Math.abs(x[1].width - x[1].height) < 0.01 * x[1].width + 0.01);
-  const bySize = new Map();
-  for (const [e, b] of rects) {
-    const key = b.width.toFixed(2);
-    if (!bySize.has(key)) bySize.set(key, []);
-    bySize.get(key).push(b);
+  const boxes = [...svg.querySelectorAll('rect, path')].map((e) => {
+    try { return e.getBBox(); } catch (_) { return null; }
+  }).filter((b) => b && b.width > 0 && b.height > 0);
+  const byHeight = new Map();
+  for (const b of boxes) {
+    const key = b.height.toFixed(2);
+    if (!byHeight.has(key)) byHeight.set(key, []);
+    byHeight.get(key).push(b);
   }
-  for (const boxes of bySize.values()) {
-    if (boxes.length < n * n * 0.5) continue;   // masked causal cells may be left unpainted
-    const x0 = Math.min(...boxes.map((b) => b.x)), y0 = Math.min(...boxes.map((b) => b.y));
-    const size = boxes[0].width;
+  for (const group of byHeight.values()) {
+    if (group.length < n) continue;   // at least one rectangle per row
+    const size = group[0].height;
+    const x0 = Math.min(...group.map((b) => b.x)), y0 = Math.min(...group.map((b) => b.y));
+    const x1 = Math.max(...group.map((b) => b.x + b.width)), y1 = Math.max(...group.map((b) => b.y + b.height));
+    const tol = 0.02 * size + 0.01;
+    if (Math.abs(x1 - x0 - n * size) > tol || Math.abs(y1 - y0 - n * size) > tol) continue;
     svg._cells = { x0, y0, size, n, visible };
     break;
   }
