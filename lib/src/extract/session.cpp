@@ -563,6 +563,15 @@ format::AttentionShape Session::decoder_shape_for(const Prepared& doc, bool cros
   return s;
 }
 
+models::Inputs Session::single_inputs(const Prepared& doc) const {
+  const at::Device device(options_.device);
+  models::Inputs inputs;
+  inputs.input_ids = at::tensor(doc.tokens.input_ids, at::kLong).unsqueeze(0).to(device);   // [1,Q]
+  if (!doc.tokens.token_type_ids.empty())
+    inputs.token_type_ids = at::tensor(doc.tokens.token_type_ids, at::kLong).unsqueeze(0).to(device);
+  return inputs;
+}
+
 DocumentResult Session::run_streaming(const Prepared& doc, format::DocumentWriter& writer, bool want_mean) {
   if (doc.size() >= 1024) {
     // Long texts: each layer's [H,T,T] maps are hundreds of MB. With glibc's dynamic mmap threshold
@@ -582,12 +591,7 @@ DocumentResult Session::run_streaming(const Prepared& doc, format::DocumentWrite
   ValueNormCollector norms(layers_, heads_, info().num_heads, doc.size());
   FanOut both({&collector, &norms});
   models::Taps& taps = options_.value_norms ? static_cast<models::Taps&>(both) : collector;
-  const at::Device device(options_.device);
-  models::Inputs inputs;
-  inputs.input_ids = at::tensor(doc.tokens.input_ids, at::kLong).unsqueeze(0).to(device);   // [1,Q]
-  if (!doc.tokens.token_type_ids.empty())
-    inputs.token_type_ids = at::tensor(doc.tokens.token_type_ids, at::kLong).unsqueeze(0).to(device);
-  at::Tensor logits = forward(inputs, taps);
+  at::Tensor logits = forward(single_inputs(doc), taps);
   ATLAS_CHECK(collector.layers_seen() == layers_.size(), Error, "internal: the model emitted {} of {} selected layers",
               collector.layers_seen(), layers_.size());
   if (options_.value_norms) {
@@ -663,11 +667,7 @@ CachedRun Session::run_in_memory(const Prepared& doc, const std::shared_ptr<Buff
   ATLAS_CHECK(can_run_in_memory(), Error, "internal: run_in_memory() on {} ({}) with --topk, --value-norms or an "
               "encoder-decoder", info().model_class, info().model_type);
   CachedCollector collector(*this, 0, doc.size(), nullptr, *pool);
-  const at::Device device(options_.device);
-  models::Inputs inputs;
-  inputs.input_ids = at::tensor(doc.tokens.input_ids, at::kLong).unsqueeze(0).to(device);   // [1,Q]
-  if (!doc.tokens.token_type_ids.empty())
-    inputs.token_type_ids = at::tensor(doc.tokens.token_type_ids, at::kLong).unsqueeze(0).to(device);
+  models::Inputs inputs = single_inputs(doc);
   inputs.last_logits_only = true;   // honoured by the kv_cache models; the others give every position's
   const at::Tensor logits = forward(inputs, collector);
   ATLAS_CHECK(collector.layers_seen == layers_.size(), Error, "internal: the model emitted {} of {} selected layers",

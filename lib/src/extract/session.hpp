@@ -182,6 +182,8 @@ class Session {
   std::string token_of(int64_t id) const;
   std::string label_of(int64_t id) const;
   at::Tensor forward(const models::Inputs& inputs, models::Taps& taps);
+  /// The model inputs of one sequence (a batch of 1): its ids and, when it has them, token types.
+  models::Inputs single_inputs(const Prepared& doc) const;
   DocumentResult run_encoder_decoder(const Prepared& doc, format::DocumentWriter& writer, bool want_mean);
   void write_decoder_attention(format::DocumentWriter& writer, const Prepared& doc, DocumentResult& result) const;
   /// The in-memory document of run_cached() / run_in_memory(): its buffer goes back to `pool`.

@@ -309,16 +309,19 @@ void draw_matrix(cairo_t* cr, const Style& style, const Matrix& m, double x, dou
     // 256 entries, so neighbouring cells often share one: near-zero attention, masked cells) with
     // fewer paths to write; a vector file's size and writing time go with the number of paths.
     auto colour_of = [&](int64_t i, int64_t j) { return m.masked(i, j) ? -1 : Colormap::index_of(norm(m.at(i, j))); };
-    for (int64_t i = 0; i < m.rows; ++i)
+    for (int64_t i = 0; i < m.rows && m.cols > 0; ++i) {
+      int c = colour_of(i, 0);
       for (int64_t j = 0; j < m.cols;) {
-        const int c = colour_of(i, j);
         int64_t end = j + 1;
-        while (end < m.cols && colour_of(i, end) == c) ++end;
+        int next = c;
+        while (end < m.cols && (next = colour_of(i, end)) == c) ++end;
         set_color(cr, c < 0 ? style.masked : cmap.at(norm(m.at(i, j))));
         cairo_rectangle(cr, x + j * cw, y + i * ch, (end - j) * cw, ch);
         cairo_fill(cr);
         j = end;
+        c = next;   // the colour of the cell at `end`
       }
+    }
     cairo_restore(cr);
   }
   if (ms.hatch && !m.mask.empty() && std::min(cw, ch) >= 1.0) hatch_masked(cr, style, m, x, y, cw, ch);
