@@ -142,12 +142,34 @@ def words_of_vocab():
     return [v for v in vocab if re.fullmatch(r"[a-z]{2,}", v)]
 
 
+LAST_PHASES = {}   # the last response's Server-Timing header: phase -> milliseconds
+
+
 def post(url, body, raw=False):
     req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
     t0 = time.perf_counter()
     with urllib.request.urlopen(req, timeout=600) as r:
         data = r.read()
-    return time.perf_counter() - t0, (data if raw else json.loads(data))
+        timing = r.headers.get("Server-Timing", "")
+    dt = time.perf_counter() - t0
+    LAST_PHASES.clear()
+    for part in filter(None, (p.strip() for p in timing.split(","))):
+        name, _, dur = part.partition(";dur=")
+        LAST_PHASES[name] = float(dur or 0)
+    LAST_PHASES["client"] = dt * 1000
+    return dt, (data if raw else json.loads(data))
+
+
+def report_phases(phases):
+    """The median milliseconds of each Server-Timing phase over a list of {phase: ms}, the client's
+    (request to parsed response), and the p95 of the phases that vary most (forward, render)."""
+    names = [n for n in phases[0] if n != "client"]
+    med = {n: statistics.median(p.get(n, 0.0) for p in phases) for n in names + ["client"]}
+    parts = [f"{n} {med[n]:.1f}" for n in names]
+    print(f"  {'':<32} phases (medians, ms): {', '.join(parts)}; client {med['client']:.1f}")
+    tails = [f"{n} {pct([p.get(n, 0.0) for p in phases], 0.95):.1f}" for n in ("forward", "render", "total") if n in names]
+    if tails:
+        print(f"  {'':<32} p95 (ms): {', '.join(tails)}")
 
 
 def pct(xs, q):
@@ -253,6 +275,7 @@ def run_server(a, dtype, text, probe, extend):
         out["probe"] = np.load(io.BytesIO(npz))["attention"].astype(np.float64)
 
         new, rerender, run_only = [], [], []
+        phases_new, phases_re, phases_run = [], [], []
         cpu_new = cpu_re = 0.0
         for i in range(a.requests):
             t = text(62)
@@ -261,20 +284,26 @@ def run_server(a, dtype, text, probe, extend):
                                                "format": "svg", "inline": True})
             c1 = cpu_seconds(proc.pid)
             new.append(dt)
+            phases_new.append(dict(LAST_PHASES))
             dt, _ = post(url + "/api/render", {"text": t, "kind": "heatmap", "layer": str((i + 5) % 12),
                                                "head": "mean", "format": "svg", "inline": True})
             rerender.append(dt)
+            phases_re.append(dict(LAST_PHASES))
             cpu_new += c1 - c0
             cpu_re += cpu_seconds(proc.pid) - c1
         c0 = cpu_seconds(proc.pid)
         for i in range(a.requests):
             dt, _ = post(url + "/api/run", {"text": text(62), "layer": "3", "head": "mean"})
             run_only.append(dt)
+            phases_run.append(dict(LAST_PHASES))
         cpu_run = cpu_seconds(proc.pid) - c0
         print(f"load average before timing: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         report("new 64-token text -> SVG", new, cpu_new)
+        report_phases(phases_new)
         report("same text, other layer/head -> SVG", rerender, cpu_re)
+        report_phases(phases_re)
         report("new 64-token text -> /api/run JSON", run_only, cpu_run)
+        report_phases(phases_run)
         out.update(new=new, rerender=rerender, run=run_only, cpu_new=cpu_new, cpu_rerender=cpu_re, cpu_run=cpu_run)
 
         if extend:

@@ -42,6 +42,18 @@ struct HttpError : std::runtime_error {
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
+/// The phases of the request this thread is answering, sent as a Server-Timing header (shown by a
+/// browser's developer tools; bench/bench_serve.py prints them): name and milliseconds.
+thread_local std::vector<std::pair<const char*, double>> request_phases;
+void add_phase(const char* name, double seconds) { request_phases.emplace_back(name, seconds * 1e3); }
+/// Times its scope as one phase.
+struct Phase {
+  const char* name;
+  Clock::time_point t0 = Clock::now();
+  explicit Phase(const char* n) : name(n) {}
+  ~Phase() { add_phase(name, seconds_since(t0)); }
+};
+
 // ---- request fields --------------------------------------------------------------------------
 
 json parse_body(const std::string& body) {
@@ -378,6 +390,7 @@ struct App::Impl {
     req.max_tokens = lim.max_tokens;
     req.in_memory = true;   // the NPZ is written when exported (doc->file())
     try {
+      Phase phase("run");
       doc->result = model->run(req);
       doc->data_ = std::move(doc->result.data);
       doc->write_npz = std::move(doc->result.write_npz);
@@ -388,6 +401,7 @@ struct App::Impl {
       throw;
     }
     doc->seconds_model = doc->result.seconds_model;
+    add_phase("forward", doc->seconds_model);
     ++runs;
     cache.put(doc);
     return doc;
@@ -419,6 +433,7 @@ struct App::Impl {
   DocPtr derived(const DocPtr& base, const std::string& op) {
     const std::string key = base->key + "\n#" + op;
     if (DocPtr d = cache.get(key)) return d;
+    Phase phase("process");
     auto data = base->data();
     process::Result r = op == "words" ? process::words(*data) : process::rollout(*data);
     auto doc = std::make_shared<Doc>();
@@ -602,7 +617,10 @@ struct App::Impl {
     o.output = dir / file_name;
     o.command_line = command;
     o.jobs = 1;
-    render::visualize(o);
+    {
+      Phase phase("render");
+      render::visualize(o);
+    }
     return {read_file(o.output), types.at(format), command, file_name, steps};
   }
 
@@ -768,6 +786,7 @@ struct App::Impl {
       // the keys sort, so "svg" is last: {"command":…,"file_name":…,"steps":…,"svg":"…"}.
       if (!utf8::valid(f.bytes))
         return json_response({{"svg", f.bytes}, {"command", f.command}, {"steps", f.steps}, {"file_name", f.file_name}});
+      Phase phase("encode");
       Response r;
       r.body = json_response({{"command", f.command}, {"steps", f.steps}, {"file_name", f.file_name}}).body;
       r.body.pop_back();   // '}'
@@ -1053,7 +1072,16 @@ const ServeOptions& App::options() const { return impl_->options; }
 Response App::handle(const Request& request) noexcept {
   try {
     try {
-      return impl_->route(request);
+      const auto t0 = Clock::now();
+      request_phases.clear();
+      Response r = impl_->route(request);
+      if (!request_phases.empty()) {
+        add_phase("total", seconds_since(t0));
+        std::string v;
+        for (const auto& [name, ms] : request_phases) v += fmt::format("{}{};dur={:.1f}", v.empty() ? "" : ", ", name, ms);
+        r.headers.push_back({"Server-Timing", v});
+      }
+      return r;
     } catch (const HttpError& e) {
       return error_response(e.status, e.what());
     } catch (const InputError& e) {

@@ -68,6 +68,28 @@ try {
   const tip = await page.$eval('#tooltip', (t) => (t.hidden ? '' : t.textContent));
   check(/→.*(\d\.\d{4}|masked)/.test(tip), `hovering a heatmap cell shows the pair and value ('${tip}')`);
 
+  // The cell in the last row, first column, found the way the page finds the heatmap's cells (its
+  // stroked pieces up to 64 x 64 cells, a scaled image above): its tooltip names that pair and value.
+  const hoverCorner = async (want, what) => {
+    const cell = await page.evaluate(() => {
+      const svg = document.querySelector('#figure svg');
+      const c = heatmapCells(svg);
+      if (!c) return null;
+      const pt = svg.createSVGPoint();
+      pt.x = c.x0 + 0.5 * c.size; pt.y = c.y0 + (c.n - 0.5) * c.size;
+      const p = pt.matrixTransform(svg.getScreenCTM());
+      const i = c.visible[c.n - 1], j = c.visible[0];
+      return { x: p.x, y: p.y, n: c.n, want: `${st.run.tokens[i]} → ${st.run.tokens[j]}: ${st.run.attention[i][j].toFixed(4)}` };
+    });
+    check(cell && cell.n === want, `the page finds the ${what} heatmap's ${want} x ${want} cells (${cell && cell.n})`);
+    if (!cell) return;
+    await page.mouse.move(cell.x, cell.y);
+    await page.waitForTimeout(200);
+    const tip = await page.$eval('#tooltip', (t) => (t.hidden ? '' : t.textContent));
+    check(tip === cell.want, `hovering its last row's first cell shows '${cell.want}' ('${tip}')`);
+  };
+  await hoverCorner(tokens.length, 'vector');
+
   // The heads table and the next-token panel are filled.
   await page.waitForSelector('#heads td', { timeout: 30000 });
   check((await page.$$('#heads td')).length === 5 * 8, 'heads table has 5 x 8 cells');
@@ -139,6 +161,16 @@ try {
     await page.screenshot({ path: screenshot, fullPage: true });
     ok(`screenshot ${screenshot}`);
   }
+  // A text over 64 tokens: the heatmap's cells are one image, and hovering still finds them.
+  n = await renders();
+  await page.click('button[data-kind="heatmap"]');
+  await page.fill('#text', 'Tom saw a big dog in the park and the dog ran home. '.repeat(6));
+  await page.waitForFunction(() => document.querySelectorAll('#tokens span').length > 64 &&
+    !document.querySelector('#figure').classList.contains('busy') &&
+    [...document.querySelectorAll('#figure svg image')].some((i) => Number(i.getAttribute('width')) > 64),
+    null, { timeout: 30000 });
+  await hoverCorner(await page.$$eval('#tokens span', (s) => s.length), 'raster');
+
   check(foreign.length === 0, `no request leaves the server (${foreign.slice(0, 3).join(', ')})`);
   check(consoleErrors.length === 0, `no console errors (${consoleErrors.slice(0, 3).join(' | ')})`);
 } catch (err) {

@@ -205,9 +205,10 @@ function tokenHover(ev, i) {
   showTip(ev, `${run.tokens[i]} → ${parts.join(', ')}`);
 }
 
-// The heatmap's cells, found once per figure: the renderer draws each row of the matrix as
-// rectangles one cell high (a run of equal-coloured cells is one rectangle), so the cells are the
-// group of rectangles of one height whose bounding box is n x n cells.
+// The heatmap's cells, found once per figure. Up to 64 x 64 cells the renderer draws them as
+// stroked paths, one per colour: each piece is a line through the middle of a row, as wide as a
+// cell, so the cells are the group of paths of one stroke width whose stroked extent is n x n cells.
+// Larger matrices are one image of n x n pixels, scaled into place by a <use> element.
 function heatmapCells(svg) {
   if (svg._cells !== undefined) return svg._cells;
   svg._cells = null;
@@ -215,26 +216,46 @@ function heatmapCells(svg) {
   if (!run) return null;
   const visible = run.tokens.map((_, i) => i).filter((i) => !(st.hideSpecial && run.special[i]));
   const n = visible.length;
-  const boxes = [...svg.querySelectorAll('rect, path')].map((e) => {
-    try { return e.getBBox(); } catch (_) { return null; }
-  }).filter((b) => b && b.width > 0 && b.height > 0);
-  const byHeight = new Map();
-  for (const b of boxes) {
-    const key = b.height.toFixed(2);
-    if (!byHeight.has(key)) byHeight.set(key, []);
-    byHeight.get(key).push(b);
-  }
-  for (const group of byHeight.values()) {
-    if (group.length < n) continue;   // at least one rectangle per row
-    const size = group[0].height;
-    const x0 = Math.min(...group.map((b) => b.x)), y0 = Math.min(...group.map((b) => b.y));
-    const x1 = Math.max(...group.map((b) => b.x + b.width)), y1 = Math.max(...group.map((b) => b.y + b.height));
+  const fits = (x0, y0, x1, y1, size) => {
     const tol = 0.02 * size + 0.01;
-    if (Math.abs(x1 - x0 - n * size) > tol || Math.abs(y1 - y0 - n * size) > tol) continue;
-    svg._cells = { x0, y0, size, n, visible };
-    break;
+    return Math.abs(x1 - x0 - n * size) <= tol && Math.abs(y1 - y0 - n * size) <= tol;
+  };
+  const matrixOf = (e) => {
+    const t = e.transform && e.transform.baseVal.consolidate();
+    return t ? t.matrix : { a: 1, d: 1, e: 0, f: 0 };
+  };
+  // Paths by stroke width (in the figure's units), each group's union of stroked extents.
+  const byWidth = new Map();
+  for (const e of svg.querySelectorAll('path')) {
+    const style = getComputedStyle(e);
+    if (style.fill !== 'none' || style.stroke === 'none') continue;
+    let b;
+    try { b = e.getBBox(); } catch (_) { continue; }
+    const m = matrixOf(e);
+    const w = parseFloat(style.strokeWidth) * Math.abs(m.d);
+    if (!(w > 0)) continue;
+    const x0 = m.a * b.x + m.e, x1 = m.a * (b.x + b.width) + m.e;
+    const y0 = m.d * b.y + m.f, y1 = m.d * (b.y + b.height) + m.f;
+    const key = w.toFixed(2);
+    const g = byWidth.get(key) || { size: w, x0: Infinity, y0: Infinity, x1: -Infinity, y1: -Infinity };
+    g.x0 = Math.min(g.x0, x0, x1); g.x1 = Math.max(g.x1, x0, x1);
+    g.y0 = Math.min(g.y0, y0 - w / 2, y1 - w / 2); g.y1 = Math.max(g.y1, y0 + w / 2, y1 + w / 2);
+    byWidth.set(key, g);
   }
-  return svg._cells;
+  for (const g of byWidth.values())
+    if (fits(g.x0, g.y0, g.x1, g.y1, g.size)) return (svg._cells = { x0: g.x0, y0: g.y0, size: g.size, n, visible });
+  // An n x n image placed by a <use> that scales it (cairo's SVG for a raster).
+  for (const u of svg.querySelectorAll('use')) {
+    const ref = u.getAttribute('href') || u.getAttribute('xlink:href') ||
+      u.getAttributeNS('http://www.w3.org/1999/xlink', 'href');
+    const img = ref && ref.startsWith('#') ? svg.getElementById(ref.slice(1)) : null;
+    if (!img || img.tagName !== 'image') continue;
+    if (parseFloat(img.getAttribute('width')) !== n || parseFloat(img.getAttribute('height')) !== n) continue;
+    const m = matrixOf(u);
+    if (m.a > 0 && fits(m.e, m.f, m.e + n * m.a, m.f + n * m.d, m.a))
+      return (svg._cells = { x0: m.e, y0: m.f, size: m.a, n, visible });
+  }
+  return null;
 }
 
 function figureHover(ev) {
