@@ -79,6 +79,8 @@ class GptNeoX final : public Model {
     info_ = model_info(ctx, layout,
                        {c.num_hidden_layers, c.num_attention_heads, c.num_attention_heads, c.hidden_size,
                         c.vocab_size, c.rope.max_positions(), true});
+    // Dynamic NTK scaling rotates every position by a base that depends on the whole length.
+    info_.kv_cache = c.rope.scaling.type != RopeScaling::Type::Dynamic;
 
     WeightStore& w = ctx.weights();
     const std::string& p = layout.prefix;
@@ -119,16 +121,23 @@ class GptNeoX final : public Model {
     const GptNeoXConfig& c = config_;
     const Inputs inputs = checked_inputs(raw_inputs, info_, embed_in_.device());
     const int64_t b = inputs.input_ids.size(0), t = inputs.input_ids.size(1);
+    const int64_t past = inputs.past ? inputs.past->length() : 0;  // T_past: positions past .. past+t-1
+    const int64_t tk = past + t;                                   // keys: positions 0 .. past+t-1
     const auto float_options = embed_in_.options();
 
-    at::Tensor hidden_states = at::embedding(embed_in_, inputs.input_ids);             // [B,T,D]
-    at::Tensor causal_mask = at::ones({t, t}, float_options.dtype(at::kBool)).tril();  // [T,T]
+    at::Tensor hidden_states = at::embedding(embed_in_, inputs.input_ids);                     // [B,T,D]
+    at::Tensor causal_mask = causal_visible(t, past, float_options.dtype(at::kBool).device(embed_in_.device()));  // [T,past+T]
     at::Tensor padding_mask;
     if (inputs.attention_mask.defined())
       padding_mask = additive_padding_mask(inputs.attention_mask);  // [B,1,1,T]
     const at::Tensor mask_value = at::scalar_tensor(mask_min(), float_options);
 
-    auto [cos, sin] = c.rope.cos_sin(t, embed_in_.device());  // [1,1,T,r]
+    // [1,1,T,r]; with a cache the rows of positions past .. past+t-1 (the numbers of a full run).
+    auto [cos, sin] = c.rope.cos_sin(tk, embed_in_.device());
+    if (past > 0) {
+      cos = cos.narrow(2, past, t);
+      sin = sin.narrow(2, past, t);
+    }
     const double norm_factor = 1.0 / std::sqrt(static_cast<double>(head_size_));
     const int64_t h = c.num_attention_heads, hs = head_size_;
 
@@ -145,12 +154,14 @@ class GptNeoX final : public Model {
       at::Tensor value = qkv.narrow(-1, 2 * hs, hs).permute({0, 2, 1, 3});
       query = apply_rotary(query, cos, sin);  // the first r dimensions rotate
       key = apply_rotary(key, cos, sin);
+      key = append_past(inputs.past, true, i, key);  // with a cache: past + new [1,H,past+T,d]
+      value = append_past(inputs.past, false, i, value);
 
-      at::Tensor attn_scores = at::zeros({b * h, t, t}, float_options);
+      at::Tensor attn_scores = at::zeros({b * h, t, tk}, float_options);
       attn_scores =
-          at::baddbmm(attn_scores, query.reshape({b * h, t, hs}), key.reshape({b * h, t, hs}).transpose(1, 2),
+          at::baddbmm(attn_scores, query.reshape({b * h, t, hs}), key.reshape({b * h, tk, hs}).transpose(1, 2),
                       /*beta=*/1.0, /*alpha=*/norm_factor)
-              .view({b, h, t, t});  // [B,H,T,T]
+              .view({b, h, t, tk});  // [B,H,T,past+T]
       attn_scores = at::where(causal_mask, attn_scores, mask_value);
       if (padding_mask.defined()) attn_scores = attn_scores + padding_mask;
       at::Tensor attn_weights = at::softmax(attn_scores, -1);
@@ -177,6 +188,7 @@ class GptNeoX final : public Model {
         layer_norm(hidden_states, final_layer_norm_weight_, final_layer_norm_bias_, c.layer_norm_eps);
     emit_if(taps, "hidden", c.num_hidden_layers, hidden_states);
     if (!compute_logits) return {};
+    if (inputs.last_logits_only) return last_logits(hidden_states, embed_out_);  // [B,1,V]
     return at::linear(hidden_states, embed_out_);  // [B,T,V]
   }
 

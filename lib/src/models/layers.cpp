@@ -157,7 +157,7 @@ Inputs checked_inputs(const Inputs& inputs, const ModelInfo& info, c10::Device d
   int64_t past = 0;
   if (inputs.past) {
     ATLAS_CHECK(info.kv_cache, InputError,
-                "past keys/values: {} ({}) has no key/value cache path (llama, mistral, qwen2, gemma and gpt2 have)",
+                "past keys/values: {} ({}) has no key/value cache path (the llama family, gpt2, gpt_neox, phi and opt have)",
                 info.model_class, info.model_type);
     ATLAS_CHECK(ids.size(0) == 1, InputError, "past keys/values: expected a batch of 1, got {}", ids.size(0));
     ATLAS_CHECK(!inputs.attention_mask.defined() && !inputs.inputs_embeds.defined() && !inputs.autograd, InputError,

@@ -74,6 +74,7 @@ class Opt final : public Model {
     info_ = model_info(ctx, layout,
                        {c.num_hidden_layers, c.num_attention_heads, c.num_attention_heads, c.hidden_size,
                         c.vocab_size, c.max_position_embeddings, true});
+    info_.kv_cache = true;
 
     WeightStore& w = ctx.weights();
     const std::string p = layout.prefix + "decoder.";
@@ -126,6 +127,7 @@ class Opt final : public Model {
     const OptConfig& c = config_;
     const Inputs inputs = checked_inputs(raw_inputs, info_, embed_tokens_.device());
     const int64_t b = inputs.input_ids.size(0), t = inputs.input_ids.size(1);
+    const int64_t past = inputs.past ? inputs.past->length() : 0;  // T_past: positions past .. past+t-1
     const auto float_options = embed_tokens_.options();
     const int64_t h = c.num_attention_heads, hd = c.hidden_size / c.num_attention_heads;
     const double eps = 1e-5;  // nn.LayerNorm's default: OPT has no layer_norm_eps
@@ -134,9 +136,10 @@ class Opt final : public Model {
     const at::Tensor attention_mask_2d = inputs.attention_mask.defined()
                                              ? inputs.attention_mask
                                              : at::ones({b, t}, inputs.input_ids.options());  // [B,T]
-    at::Tensor attention_mask = causal_mask(inputs.attention_mask, t, 0, float_options);        // [B|1,1,T,T]
-    // OPTLearnedPositionalEmbedding: cumsum(mask) * mask - 1, so padding reads row -1 + 2 = 1.
-    at::Tensor positions = at::cumsum(attention_mask_2d, 1) * attention_mask_2d - 1;  // [B,T]
+    at::Tensor attention_mask = causal_mask(inputs.attention_mask, t, 0, float_options, past);  // [B|1,1,T,past+T]
+    // OPTLearnedPositionalEmbedding: cumsum(mask) * mask - 1, so padding reads row -1 + 2 = 1; with a
+    // cache (no padding then) the positions past .. past+t-1.
+    at::Tensor positions = at::cumsum(attention_mask_2d, 1) * attention_mask_2d - 1 + past;  // [B,T]
     at::Tensor pos_embeds = at::embedding(embed_positions_, positions + kPositionOffset);  // [B,T,D]
     at::Tensor inputs_embeds = at::embedding(embed_tokens_, inputs.input_ids);           // [B,T,E]
     if (project_in_weight_.defined()) inputs_embeds = at::linear(inputs_embeds, project_in_weight_);
@@ -153,7 +156,9 @@ class Opt final : public Model {
       at::Tensor query_states = split_heads(at::linear(hidden_states, l.q_proj_weight, l.q_proj_bias) * scaling, h);
       at::Tensor key_states = split_heads(at::linear(hidden_states, l.k_proj_weight, l.k_proj_bias), h);  // [B,H,T,d]
       at::Tensor value_states = split_heads(at::linear(hidden_states, l.v_proj_weight, l.v_proj_bias), h);
-      at::Tensor attn_weights = at::matmul(query_states, key_states.transpose(2, 3));  // [B,H,T,T]
+      key_states = append_past(inputs.past, true, i, key_states);  // with a cache: past + new [1,H,past+T,d]
+      value_states = append_past(inputs.past, false, i, value_states);
+      at::Tensor attn_weights = at::matmul(query_states, key_states.transpose(2, 3));  // [B,H,T,past+T]
       attn_weights = at::maximum(attn_weights + attention_mask, min_value);
       attn_weights = at::softmax(attn_weights, -1);
       emit_if(taps, "attn_probs", i, attn_weights);
@@ -177,6 +182,7 @@ class Opt final : public Model {
     if (project_out_weight_.defined()) hidden_states = at::linear(hidden_states, project_out_weight_);  // [B,T,E]
     emit_if(taps, "hidden", c.num_hidden_layers, hidden_states);
     if (!compute_logits) return {};
+    if (inputs.last_logits_only) return last_logits(hidden_states, lm_head_weight_);  // [B,1,V]
     return at::linear(hidden_states, lm_head_weight_);  // [B,T,V]
   }
 

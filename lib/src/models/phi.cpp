@@ -90,6 +90,8 @@ class Phi final : public Model {
     info_ = model_info(ctx, layout,
                        {c.num_hidden_layers, c.num_attention_heads, c.num_key_value_heads, c.hidden_size,
                         c.vocab_size, c.rope.max_positions(), true});
+    // Dynamic NTK scaling rotates every position by a base that depends on the whole length.
+    info_.kv_cache = c.rope.scaling.type != RopeScaling::Type::Dynamic;
 
     WeightStore& w = ctx.weights();
     const std::string& p = layout.prefix;
@@ -138,11 +140,17 @@ class Phi final : public Model {
     const PhiConfig& c = config_;
     const Inputs inputs = checked_inputs(raw_inputs, info_, embed_tokens_.device());
     const int64_t t = inputs.input_ids.size(1);
+    const int64_t past = inputs.past ? inputs.past->length() : 0;  // T_past: positions past .. past+t-1
     const auto float_options = embed_tokens_.options();
 
     at::Tensor hidden_states = at::embedding(embed_tokens_, inputs.input_ids);  // [B,T,D]
-    at::Tensor attention_mask = causal_mask(inputs.attention_mask, t, 0, float_options);  // [B|1,1,T,T]
-    auto [cos, sin] = c.rope.cos_sin(t, embed_tokens_.device());                  // [1,1,T,r]
+    at::Tensor attention_mask = causal_mask(inputs.attention_mask, t, 0, float_options, past);  // [B|1,1,T,past+T]
+    // [1,1,T,r]; with a cache the rows of positions past .. past+t-1 (the numbers of a full run).
+    auto [cos, sin] = c.rope.cos_sin(past + t, embed_tokens_.device());
+    if (past > 0) {
+      cos = cos.narrow(2, past, t);
+      sin = sin.narrow(2, past, t);
+    }
     const int64_t n_rep = c.num_attention_heads / c.num_key_value_heads;
     const double scale = std::sqrt(static_cast<double>(c.head_dim));
 
@@ -162,12 +170,15 @@ class Phi final : public Model {
       query_states = apply_rotary(split_heads(query_states, c.num_attention_heads), cos, sin);  // [B,H,T,d]
       key_states = apply_rotary(split_heads(key_states, c.num_key_value_heads), cos, sin);      // [B,KV,T,d]
       value_states = split_heads(value_states, c.num_key_value_heads);
-      key_states = repeat_kv(key_states, n_rep);  // [B,H,T,d]
+      // With a cache: past + new keys / values [1,KV,past+T,d], stored before the GQA repeat.
+      key_states = append_past(inputs.past, true, i, key_states);
+      value_states = append_past(inputs.past, false, i, value_states);
+      key_states = repeat_kv(key_states, n_rep);  // [B,H,past+T,d]
       value_states = repeat_kv(value_states, n_rep);
 
       // Phi-2 upcasts queries and keys to float32 against overflow.
       at::Tensor attn_weights =
-          at::matmul(query_states.to(at::kFloat), key_states.to(at::kFloat).transpose(2, 3)) / scale;  // [B,H,T,T]
+          at::matmul(query_states.to(at::kFloat), key_states.to(at::kFloat).transpose(2, 3)) / scale;  // [B,H,T,past+T]
       attn_weights = attn_weights + attention_mask;
       attn_weights = at::softmax(attn_weights, -1, at::kFloat).to(value_states.scalar_type());
       emit_if(taps, "attn_probs", i, attn_weights);
@@ -181,6 +192,7 @@ class Phi final : public Model {
     hidden_states = layer_norm(hidden_states, final_layernorm_weight_, final_layernorm_bias_, c.layer_norm_eps);
     emit_if(taps, "hidden", c.num_hidden_layers, hidden_states);
     if (!compute_logits) return {};
+    if (inputs.last_logits_only) hidden_states = hidden_states.narrow(1, t - 1, 1);   // -> [B,1,V]
     return at::linear(hidden_states, lm_head_weight_, lm_head_bias_).to(at::kFloat);  // [B,T,V]
   }
 

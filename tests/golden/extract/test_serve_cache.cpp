@@ -2,15 +2,17 @@
 // token prefix with it runs incrementally, and the NPZ it writes has the members, token arrays and
 // meta of a full recompute and attention within 2e-5 (the next-token distribution too). Checked on
 // the reference gpt2 and llama checkpoints (text and id input: an extension, a changed last token,
-// an unrelated input), with a layer/head selection and float16 storage; every other run keeps the
-// document in memory (ServeRequest::in_memory), which must equal what its NPZ reads back as. Models
-// without a cache path (bert, roberta, gpt_neox) run in full, kept in memory the same way.
+// an unrelated input), with a layer/head selection and float16 storage, and on gpt_neox, phi and
+// opt; every other run keeps the document in memory (ServeRequest::in_memory), which must equal
+// what its NPZ reads back as. Models without a cache path (bert, roberta, gpt_neox with dynamic
+// RoPE scaling) run in full, kept in memory the same way.
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 
 #include "atlas/extract/serve_model.hpp"
 #include "atlas/format/attention.hpp"
@@ -24,7 +26,21 @@ using atlas::io::NpzReader;
 
 namespace {
 
-fs::path model_dir(const std::string& model) { return atlas::test::shared_dir() / "reference/models" / model; }
+fs::path model_dir(const std::string& model) {
+  if (model == "gpt_neox-dynamic") {
+    // The reference gpt_neox with dynamic NTK scaling: the rotation of every position depends on
+    // the length, so it has no key/value cache path.
+    const fs::path dir = atlas::test::scratch_dir("serve_cache_gpt_neox_dynamic_model");
+    const fs::path src = model_dir("gpt_neox");
+    for (const auto& e : fs::directory_iterator(src))
+      if (e.path().filename() != "config.json") fs::copy_file(e.path(), dir / e.path().filename());
+    nlohmann::json config = nlohmann::json::parse(std::ifstream(src / "config.json"));
+    config["rope_scaling"] = {{"type", "dynamic"}, {"factor", 2.0}};
+    std::ofstream(dir / "config.json") << config.dump(2);
+    return dir;
+  }
+  return atlas::test::shared_dir() / "reference/models" / model;
+}
 
 struct Handles {
   std::shared_ptr<atlas::extract::ServeModel> cached, fresh;   // fresh: a new handle per full run
@@ -195,6 +211,22 @@ TEST_CASE("serve cache: llama (BOS shared, grouped-query heads) with a layer/hea
   CHECK(run_and_compare(h, "The above copyright notice shall be included", std::nullopt) == 1);
 }
 
+TEST_CASE("serve cache: gpt_neox (partial RoPE), phi, opt (learned positions with an offset) extended") {
+  for (const std::string name : {"gpt_neox", "phi", "opt"}) {
+    CAPTURE(name);
+    Handles h = open(name);
+    REQUIRE(h.cached->info().kv_cache);
+    if (name != "gpt_neox") {   // the reference gpt_neox has no tokenizer files
+      CHECK(run_and_compare(h, kText, std::nullopt) == 0);
+      CHECK(run_and_compare(h, kText + " and associated documentation files", std::nullopt) > 10);
+    }
+    std::vector<int64_t> ids = {15, 27, 99, 300, 4, 18, 250, 7, 600, 31};
+    CHECK(run_and_compare(h, std::nullopt, ids) == 0);
+    ids.insert(ids.end(), {44, 5, 6});
+    CHECK(run_and_compare(h, std::nullopt, ids) == 10);
+  }
+}
+
 TEST_CASE("serve cache: encoder models and --topk run in full") {
   // Computed in full, but kept in memory too (every other comparison): the document and its NPZ.
   Handles bert = open("bert");
@@ -207,7 +239,7 @@ TEST_CASE("serve cache: encoder models and --topk run in full") {
   CHECK(run_and_compare(roberta, kText, std::nullopt) == 0);
   CHECK(run_and_compare(roberta, kText, std::nullopt) == 0);
   // A causal model without a key/value cache path: next-token probabilities from the last position.
-  Handles neox = open("gpt_neox");
+  Handles neox = open("gpt_neox-dynamic");
   CHECK_FALSE(neox.cached->info().kv_cache);
   CHECK(neox.cached->info().next_token);
   const std::vector<int64_t> ids = {15, 27, 99, 300, 4, 18, 250, 7, 600, 31};   // no tokenizer files

@@ -1,6 +1,7 @@
-// The key/value cache path (models::KVCache, Inputs::past) of the llama family and GPT-2 on the
-// reference checkpoints: running a sequence in pieces, each piece against the cached keys/values of
-// the ones before, gives the attention rows and the last-position logits of one full run (2e-5),
+// The key/value cache path (models::KVCache, Inputs::past) of the llama family, GPT-2, GPT-NeoX,
+// Phi and OPT on the reference checkpoints: running a sequence in pieces, each piece against the
+// cached keys/values of the ones before, gives the attention rows and the last-position logits of
+// one full run (2e-5),
 // also after a truncation (a changed last token) and with Mistral's sliding window. Models without
 // the path refuse a cache.
 #include <nlohmann/json.hpp>
@@ -102,8 +103,8 @@ fs::path mistral_copy(int64_t window) {
 
 }  // namespace
 
-TEST_CASE("kv cache: pieces against the cache equal one full run (llama family, gpt2)") {
-  for (const std::string name : {"gpt2", "llama", "qwen2", "gemma", "stories260K"}) {
+TEST_CASE("kv cache: pieces against the cache equal one full run (llama family, gpt2, gpt_neox, phi, opt)") {
+  for (const std::string name : {"gpt2", "llama", "qwen2", "gemma", "stories260K", "gpt_neox", "phi", "opt"}) {
     const fs::path dir = name == "stories260K" ? test::shared_dir() / "models" / "stories260K" : test::reference_model(name);
     auto model = models::load_model(dir);
     CAPTURE(name);
@@ -116,7 +117,7 @@ TEST_CASE("kv cache: pieces against the cache equal one full run (llama family, 
 }
 
 TEST_CASE("kv cache: a truncated cache recomputes a changed last token") {
-  for (const std::string name : {"gpt2", "llama"}) {
+  for (const std::string name : {"gpt2", "llama", "gpt_neox", "opt"}) {
     auto model = models::load_model(test::reference_model(name));
     CAPTURE(name);
     std::vector<int64_t> a = some_ids(30, model->info().vocab_size, 2);

@@ -51,7 +51,7 @@ struct ModelInfo {
   bool causal = false;
   int64_t pad_token_id = -1;     // -1 when the config has none
   bool has_lm_head = true;       // false for a bare base model (e.g. BertModel): no logits
-  bool kv_cache = false;         // forward() takes Inputs::past (KVCache): llama family and gpt2
+  bool kv_cache = false;         // forward() takes Inputs::past (KVCache): llama family, gpt2, gpt_neox, phi, opt
   // Encoder-decoders (T5, BART): the top-level layer/head fields above describe the encoder,
   // `stacks` holds {encoder, decoder}. Empty for single-stack models: use model_stacks().
   bool is_encoder_decoder = false;
@@ -72,9 +72,10 @@ inline std::vector<StackInfo> model_stacks(const ModelInfo& info) {
 }
 
 /// The key/value cache of a causal decoder-only model (ModelInfo::kv_cache: the llama family --
-/// llama, mistral, qwen2, gemma -- and gpt2): per layer, the keys and values of the first length()
-/// positions as the attention reads them: llama family [1,KV,T_past,d] after RoPE and before the
-/// grouped-query repeat, gpt2 [1,H,T_past,d]. With Inputs::past set, forward() runs input_ids as
+/// llama, mistral, qwen2, gemma -- gpt2, gpt_neox, phi and opt; not with dynamic RoPE scaling):
+/// per layer, the keys and values of the first length() positions as the attention reads them:
+/// llama family and phi [1,KV,T_past,d] after RoPE and before the grouped-query repeat, gpt_neox
+/// [1,H,T_past,d] after its (partial) RoPE, gpt2 and opt [1,H,T_past,d]. With Inputs::past set, forward() runs input_ids as
 /// the positions length() .. length()+T_new-1, each new query attends to the past and the new keys
 /// (causal, Mistral's sliding window as in a full run), and the new keys and values are appended
 /// to the cache; an empty cache is filled by an ordinary full run. Batch 1 without attention_mask,
