@@ -133,11 +133,7 @@ class GptNeoX final : public Model {
     const at::Tensor mask_value = at::scalar_tensor(mask_min(), float_options);
 
     // [1,1,T,r]; with a cache the rows of positions past .. past+t-1 (the numbers of a full run).
-    auto [cos, sin] = c.rope.cos_sin(tk, embed_in_.device());
-    if (past > 0) {
-      cos = cos.narrow(2, past, t);
-      sin = sin.narrow(2, past, t);
-    }
+    auto [cos, sin] = c.rope.cos_sin(past, t, embed_in_.device());
     const double norm_factor = 1.0 / std::sqrt(static_cast<double>(head_size_));
     const int64_t h = c.num_attention_heads, hs = head_size_;
 

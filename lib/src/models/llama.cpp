@@ -129,13 +129,8 @@ class LlamaDecoder final : public Model {
       hidden_states = hidden_states * normalizer;
     }
     at::Tensor attention_mask = causal_mask(inputs.attention_mask, t, c.sliding_window, float_options, past);
-    // [1,1,T,d]; with a cache the rows of positions past .. past+t-1 (the same numbers as in a full
-    // run: only dynamic NTK scaling depends on the length, and it has no cache path)
-    auto [cos, sin] = c.rope.cos_sin(past + t, embed_tokens_.device());
-    if (past > 0) {
-      cos = cos.narrow(2, past, t);
-      sin = sin.narrow(2, past, t);
-    }
+    // [1,1,T,d]; with a cache the rows of positions past .. past+t-1 (the numbers of a full run).
+    auto [cos, sin] = c.rope.cos_sin(past, t, embed_tokens_.device());
 
     const int64_t n_rep = c.num_attention_heads / c.num_key_value_heads;
     const double scale = std::sqrt(static_cast<double>(c.head_dim));

@@ -146,11 +146,7 @@ class Phi final : public Model {
     at::Tensor hidden_states = at::embedding(embed_tokens_, inputs.input_ids);  // [B,T,D]
     at::Tensor attention_mask = causal_mask(inputs.attention_mask, t, 0, float_options, past);  // [B|1,1,T,past+T]
     // [1,1,T,r]; with a cache the rows of positions past .. past+t-1 (the numbers of a full run).
-    auto [cos, sin] = c.rope.cos_sin(past + t, embed_tokens_.device());
-    if (past > 0) {
-      cos = cos.narrow(2, past, t);
-      sin = sin.narrow(2, past, t);
-    }
+    auto [cos, sin] = c.rope.cos_sin(past, t, embed_tokens_.device());
     const int64_t n_rep = c.num_attention_heads / c.num_key_value_heads;
     const double scale = std::sqrt(static_cast<double>(c.head_dim));
 

@@ -240,6 +240,12 @@ std::pair<at::Tensor, at::Tensor> RotaryEmbedding::cos_sin(int64_t seq_len, c10:
   return {cos.unsqueeze(0).unsqueeze(0), sin.unsqueeze(0).unsqueeze(0)};  // [1,1,T,d]
 }
 
+std::pair<at::Tensor, at::Tensor> RotaryEmbedding::cos_sin(int64_t past, int64_t t, c10::Device device) const {
+  auto [cos, sin] = cos_sin(past + t, device);
+  if (past == 0) return {cos, sin};
+  return {cos.narrow(2, past, t), sin.narrow(2, past, t)};
+}
+
 int64_t RotaryEmbedding::max_positions() const {
   return scaling.type == Type::Dynamic ? 0 : max_position_embeddings;
 }

@@ -46,6 +46,10 @@ struct RotaryEmbedding {
   at::Tensor inv_freq(int64_t seq_len) const;
   /// cos and sin [1,1,T,dim] (float32) for positions 0..T-1, times scaling.attention_factor.
   std::pair<at::Tensor, at::Tensor> cos_sin(int64_t seq_len, c10::Device device) const;
+  /// The rows of positions past .. past+t-1 of cos_sin(past + t): [1,1,t,dim] each, what a forward
+  /// over t new tokens after a key/value cache of `past` positions uses (the numbers of a full run:
+  /// only dynamic NTK depends on the length, and it has no cache path).
+  std::pair<at::Tensor, at::Tensor> cos_sin(int64_t past, int64_t t, c10::Device device) const;
   /// The longest input to accept: max_position_embeddings, or 0 (unbounded) for dynamic NTK scaling,
   /// which exists to run past it.
   int64_t max_positions() const;
