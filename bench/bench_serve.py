@@ -29,12 +29,16 @@ over HTTP on one machine:
               --work-dir is a folder under /dev/shm when there is one (--causal-work-dir disk: the
               server's default temp folder).
 
+  gemm        with --gemm both (the default): the three timings on a server started with
+              `--gemm onednn` (its default: oneDNN's sgemm on linear weights stored transposed) and
+              on one with `--gemm openblas` (at::linear), their ratios and the largest attention
+              difference between the two.
   bfloat16    with --compute-dtype both: the same three timings on a server started with
               `--compute-dtype bfloat16`, their ratios to float32, and the largest absolute difference
               of the attention (every layer and head) between the two servers for one text.
 
     /usr/bin/python3 bench/bench_serve.py --atlas build/bin/atlas [--requests 40] [--model-dir /tmp/bert-base-rand]
-        [--compute-dtype float32|bfloat16|both] [--no-extend]
+        [--compute-dtype float32|bfloat16|both] [--gemm onednn|openblas|both] [--no-extend]
         [--causal-model-dir /tmp/atlas-bench-gpt2-small] [--causal-work-dir shm|disk|DIR] [--only-causal]
 
 Prints p50 / p95 in milliseconds and the server's CPU time per request (user + system, from /proc:
@@ -229,6 +233,9 @@ def main():
     ap.add_argument("--threads", type=int, default=0, help="threads per forward pass (0: all cores)")
     ap.add_argument("--compute-dtype", default="float32", choices=["float32", "bfloat16", "both"],
                     help="the server's --compute-dtype; both: float32, then bfloat16, and their ratios")
+    ap.add_argument("--gemm", default="both", choices=["onednn", "openblas", "both"],
+                    help="the server's --gemm (float32 products); both (default): onednn, then openblas, and "
+                         "their ratios")
     ap.add_argument("--no-extend", action="store_true", help="skip the 500-token extend timing")
     a = ap.parse_args()
     if a.only_causal:
@@ -241,29 +248,41 @@ def main():
     text = text_maker(words_of_vocab(), 1)
 
     dtypes = ["float32", "bfloat16"] if a.compute_dtype == "both" else [a.compute_dtype]
+    gemms = ["onednn", "openblas"] if a.gemm == "both" else [a.gemm]
+    configs = []   # (dtype, gemm): --gemm applies to float32 only (bfloat16 runs under autocast)
+    for dtype in dtypes:
+        for gemm in gemms if dtype == "float32" else gemms[:1]:
+            configs.append((dtype, gemm))
     results = {}
-    probe = text(62)   # one text both servers run, to compare their attention
-    for n, dtype in enumerate(dtypes):
-        results[dtype] = run_server(a, dtype, text, probe, extend=(n == 0 and not a.no_extend))
+    probe = text(62)   # one text every server runs, to compare their attention
+    for n, (dtype, gemm) in enumerate(configs):
+        results[(dtype, gemm)] = run_server(a, dtype, gemm, text, probe, extend=(n == 0 and not a.no_extend))
+    if len(gemms) == 2:
+        compare(results[("float32", "onednn")], results[("float32", "openblas")], "--gemm onednn / openblas (float32)")
     if len(dtypes) == 2:
-        f, b = results["float32"], results["bfloat16"]
-        print("\nbfloat16 / float32 (medians; server CPU per request):")
-        for key, name in (("new", "new 64-token text -> SVG"), ("rerender", "same text, other layer/head -> SVG"),
-                          ("run", "new 64-token text -> /api/run JSON")):
-            print(f"  {name:<34} wall {statistics.median(b[key]) / statistics.median(f[key]):.2f}   "
-                  f"CPU {b['cpu_' + key] / f['cpu_' + key]:.2f}")
-        diff = np.abs(f["probe"] - b["probe"])
-        print(f"  attention, bfloat16 - float32 (one 64-token text, every layer and head): max |diff| "
-              f"{diff.max():.2e}, mean {diff.mean():.1e}")
+        compare(results[("bfloat16", gemms[0])], results[("float32", gemms[0])],
+                f"bfloat16 / float32 (--gemm {gemms[0]})")
     if not a.no_extend:
         causal_extend(a)
 
 
-def run_server(a, dtype, text, probe, extend):
-    proc, url = start_server(a, a.model_dir, ["--compute-dtype", dtype])
+def compare(num, den, title):
+    """Prints the median ratios num / den of the three timings and the largest attention difference."""
+    print(f"\n{title} (medians; server CPU per request):")
+    for key, name in (("new", "new 64-token text -> SVG"), ("rerender", "same text, other layer/head -> SVG"),
+                      ("run", "new 64-token text -> /api/run JSON")):
+        print(f"  {name:<34} wall {statistics.median(num[key]) / statistics.median(den[key]):.2f}   "
+              f"CPU {num['cpu_' + key] / den['cpu_' + key]:.2f}")
+    diff = np.abs(num["probe"] - den["probe"])
+    print(f"  attention difference (one 64-token text, every layer and head): max |diff| "
+          f"{diff.max():.2e}, mean {diff.mean():.1e}")
+
+
+def run_server(a, dtype, gemm, text, probe, extend):
+    proc, url = start_server(a, a.model_dir, ["--compute-dtype", dtype, "--gemm", gemm])
     out = {}
     try:
-        print(f"\n== --compute-dtype {dtype}: server {url}")
+        print(f"\n== --compute-dtype {dtype} --gemm {gemm}: server {url}")
 
         # Warm-up, and check the token count: 62 words of the reference vocabulary + [CLS] [SEP].
         _, r = post(url + "/api/run", {"text": text(62)})

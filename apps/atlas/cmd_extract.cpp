@@ -116,6 +116,10 @@ Exit codes: 0 ok, 1 error or (corpus) a document failed (--allow-failures: 0), 2
   const char* compute = "Compute";
   sub->add_option("--compute-dtype", opts->compute_dtype, "float32 (exact), bfloat16 (CPU via oneDNN, or CUDA), float16 (CUDA)")
       ->check(CLI::IsMember({"float32", "bfloat16", "float16"}))->capture_default_str()->group(compute);
+  sub->add_option("--gemm", opts->gemm,
+                  "CPU float32 matrix products: openblas (at::linear) or onednn (oneDNN sgemm on weights stored "
+                  "transposed: faster on short texts, copies the linear weights; agrees within float32 rounding)")
+      ->check(CLI::IsMember({"openblas", "onednn"}))->capture_default_str()->group(compute);
   sub->add_option("--row-chunk", opts->row_chunk, "Convert and write attention N query rows at a time (long texts)")->group(compute);
   sub->add_option("--threads", opts->threads, "CPU threads (0: all cores)")->capture_default_str()->group(compute);
   sub->add_option("--device", opts->device, "cpu, cuda or cuda:N")->capture_default_str()->group(compute);

@@ -108,6 +108,22 @@ expect_error "unknown head" "$OUT/e.npz" "unknown head 8" -- extract --model "$M
 expect_error "output in a missing directory" "" "does not exist" -- extract --model "$MODEL" --text hi -o "$TMP/no/such/dir/x.npz"
 [ ! -e "$TMP/no" ] && pass "missing output directory not created" || fail "missing output directory was created"
 
+# --gemm onednn: the same attention within float32 rounding, recorded in meta; the default records nothing.
+"$ATLAS" extract --model "$MODEL" --text "Lily went to the park and saw a big dog." -o "$OUT/g_blas.npz" >/dev/null 2>&1 &&
+  "$ATLAS" extract --model "$MODEL" --text "Lily went to the park and saw a big dog." --gemm onednn -o "$OUT/g_dnnl.npz" >/dev/null 2>&1 &&
+  "$ATLAS_PYTHON" - "$OUT/g_blas.npz" "$OUT/g_dnnl.npz" <<'PY' && pass "--gemm onednn: attention within 2e-5 of the default, meta.gemm onednn" || fail "--gemm onednn"
+import json, sys
+import numpy as np
+a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
+d = np.abs(a["attention"] - b["attention"]).max()
+assert d <= 2e-5, d
+ma, mb = json.loads(str(a["meta"])), json.loads(str(b["meta"]))
+assert "gemm" not in ma and mb["gemm"] == "onednn", (ma.get("gemm"), mb.get("gemm"))
+PY
+err=$("$ATLAS" extract --model "$MODEL" --text hi --gemm mkl -o "$OUT/e.npz" 2>&1 >/dev/null); rc=$?
+[ "$rc" = 2 ] && printf '%s' "$err" | grep -q -- "--gemm: mkl not in {openblas,onednn}" && [ ! -e "$OUT/e.npz" ] \
+  && pass "unknown --gemm is a usage error naming the choices" || fail "unknown --gemm: rc $rc: $err"
+
 "$ATLAS" extract --help >/dev/null && pass "extract --help exits 0" || fail "extract --help"
 "$ATLAS" --help | grep -q extract && pass "atlas --help lists extract" || fail "atlas --help lists extract"
 "$ATLAS" --version | grep -Eq '^atlas [0-9]+\.[0-9]+\.[0-9]+ \(git [0-9a-f]{7,}' && pass "--version" || fail "--version: $("$ATLAS" --version)"

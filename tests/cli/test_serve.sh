@@ -115,6 +115,21 @@ assert d["layer"] == "2" and d["head"] == "3" and d["causal"] is True
 assert len(d["next"]) == 10 and abs(sum(t["probability"] for t in d["next"])) <= 1.0001
 assert d["next"][0]["probability"] >= d["next"][-1]["probability"]
 assert d["extract_command"].startswith("atlas extract --model ")
+assert d["extract_command"].endswith(" --gemm onednn -o attention.npz"), d["extract_command"]  # serve's default
+PY
+# The page's command line reproduces the page's numbers: run it (with the built binary) on a text
+# that extends no earlier one (no key/value cache reuse) and compare with the page's NPZ.
+FRESH='{"text":"Tom and Ben played ball in the garden all day long."}'
+expect_status "/api/run" 200 "${JSON[@]}" -X POST -d "$FRESH" "$URL/api/run"
+cmd=$("$ATLAS_PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["extract_command"])' "$TMP/resp")
+(cd "$TMP" && eval "\"$ATLAS\" ${cmd#atlas } --threads 1" >"$TMP/cmd.log" 2>&1) || fail "extract command $cmd: $(tail -c 300 "$TMP/cmd.log")"
+curl -s -f "${JSON[@]}" -X POST -d "$FRESH" -o "$TMP/run_serve.npz" "$URL/api/npz" || fail "NPZ of the run"
+"$ATLAS_PYTHON" - "$TMP/run_serve.npz" "$TMP/attention.npz" <<'PY' && pass "the shown atlas extract command (--gemm onednn) reproduces the page's attention exactly" || fail "the shown extract command's attention differs from /api/npz"
+import sys
+import numpy as np
+a, b = np.load(sys.argv[1])["attention"], np.load(sys.argv[2])["attention"]
+assert a.shape == b.shape, (a.shape, b.shape)
+assert np.array_equal(a, b), np.abs(a - b).max()
 PY
 expect_status "/api/heads" 200 "${JSON[@]}" -X POST -d "$(req '{}')" "$URL/api/heads"
 "$ATLAS_PYTHON" - "$TMP/resp" <<'PY' && pass "/api/heads: 5 x 8 of every analyze-heads metric (and the older sink, previous)" || fail "/api/heads content: $(head -c 300 "$TMP/resp")"

@@ -320,6 +320,10 @@ Session::Session(const RunOptions& given) : options_(with_hub_models(given)) {
     ATLAS_CHECK(o.compute_dtype == "float32" || o.compute_dtype == "bfloat16", InputError,
                 "unknown --compute-dtype '{}' (expected float32 or bfloat16)", o.compute_dtype);
   }
+  ATLAS_CHECK(o.gemm == "openblas" || o.gemm == "onednn", InputError, "unknown --gemm '{}' (expected openblas or onednn)",
+              o.gemm);
+  ATLAS_CHECK(o.gemm != "onednn" || models::linear_layout_available(), InputError,
+              "--gemm onednn: this build has no oneDNN (install libdnnl-dev and rebuild), use --gemm openblas");
   ATLAS_CHECK(o.topk >= 0, InputError, "--topk must be positive, got {}", o.topk);
   ATLAS_CHECK(o.row_chunk >= 0, InputError, "--row-chunk must be positive, got {}", o.row_chunk);
   check_model_dir(o.model_dir);
@@ -333,6 +337,10 @@ Session::Session(const RunOptions& given) : options_(with_hub_models(given)) {
   load.base = o.base_dir;
   load.no_adapter = o.no_adapter;
   load.autograd = o.autograd;
+  // oneDNN's sgemm serves float32 on the CPU only (bf16 runs under autocast, CUDA has cuBLAS).
+  load.linear_layout = o.gemm == "onednn" && o.compute_dtype == "float32" && !cuda && !o.autograd &&
+                       models::linear_layout_available();
+  linear_layout_ = load.linear_layout && !models::is_torchscript_file(o.model_dir);  // a TorchScript module runs its own code
   model_ = models::load_model(o.model_dir, load);
   try {
     tokenizer_ = tokenize::load_tokenizer(o.tokenizer_dir.empty() ? o.model_dir : o.tokenizer_dir);
@@ -873,6 +881,7 @@ format::AttentionMeta Session::meta_for(const Prepared& doc) const {
   m.input.window_offset = doc.window_offset;
   m.dtype = options_.dtype;
   m.compute_dtype = options_.compute_dtype;
+  if (linear_layout_) m.gemm = "onednn";
   m.device = options_.device;
   m.threads = threads_;
   if (options_.topk > 0) m.topk = options_.topk;

@@ -197,6 +197,7 @@ class Session {
   std::vector<int64_t> layers_, heads_, decoder_layers_, decoder_heads_;
   std::string checkpoint_sha256_;
   int threads_ = 1;
+  bool linear_layout_ = false;   // the linear layers run through oneDNN (--gemm onednn, float32, CPU)
   double seconds_load_ = 0, seconds_model_ = 0;
 };
 

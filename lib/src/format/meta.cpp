@@ -71,6 +71,7 @@ json AttentionMeta::to_json() const {
   j["input"] = in;
   j["dtype"] = dtype;
   j["compute_dtype"] = compute_dtype;
+  if (gemm) j["gemm"] = *gemm;
   j["device"] = device;
   j["threads"] = threads;
   if (topk) j["topk"] = *topk;
@@ -209,6 +210,7 @@ AttentionMeta AttentionMeta::from_json(const json& j, const std::string& where) 
   r.str("dtype", m.dtype);
   m.compute_dtype = "float32";
   r.str("compute_dtype", m.compute_dtype);
+  r.opt_str("gemm", m.gemm);
   r.str("device", m.device);
   r.integer("threads", m.threads);
   r.opt_int("topk", m.topk);
@@ -218,8 +220,8 @@ AttentionMeta AttentionMeta::from_json(const json& j, const std::string& where) 
     m.process = *steps;
   }
   static const char* known[] = {"format", "format_version", "tool", "version", "git_revision", "command_line",
-                                "created", "model", "adapters", "tokenizer", "input", "dtype", "compute_dtype", "device",
-                                "threads", "topk", "process"};
+                                "created", "model", "adapters", "tokenizer", "input", "dtype", "compute_dtype", "gemm",
+                                "device", "threads", "topk", "process"};
   for (auto it = j.begin(); it != j.end(); ++it) {
     bool is_known = false;
     for (const char* k : known) is_known = is_known || it.key() == k;

@@ -16,7 +16,8 @@ namespace atlas::models {
 
 class ModelContext {
  public:
-  ModelContext(std::filesystem::path dir, ConfigReader config, c10::Device device);
+  /// `linear_layout`: WeightStore::set_linear_layout of the weights (LoadOptions::linear_layout).
+  ModelContext(std::filesystem::path dir, ConfigReader config, c10::Device device, bool linear_layout = false);
   const std::filesystem::path& dir() const { return dir_; }
   const ConfigReader& config() const { return config_; }
   c10::Device device() const { return device_; }
@@ -27,6 +28,7 @@ class ModelContext {
   std::filesystem::path dir_;
   ConfigReader config_;
   c10::Device device_;
+  bool linear_layout_ = false;
   std::unique_ptr<WeightStore> weights_;
 };
 

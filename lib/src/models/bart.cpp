@@ -148,7 +148,7 @@ class Bart final : public Model {
     at::Tensor hidden_states = embed(decoder_, inputs.decoder_input_ids);  // [B,T,D]
     hidden_states = run_stack(decoder_, hidden_states, decoder_mask, encoder_hidden, encoder_mask, taps, "decoder");
     if (!compute_logits) return {};
-    return at::linear(hidden_states, lm_head_weight_) + final_logits_bias_;  // [B,T,V]
+    return project(hidden_states, lm_head_weight_) + final_logits_bias_;  // [B,T,V]
   }
 
  private:
@@ -158,13 +158,13 @@ class Bart final : public Model {
     const int64_t d = c.d_model;
     auto attention = [&](const std::string& p) {
       BartAttentionWeights a;
-      a.q_proj_weight = w.take(p + "q_proj.weight", {d, d});
+      a.q_proj_weight = w.take_linear(p + "q_proj.weight", {d, d});
       a.q_proj_bias = w.take(p + "q_proj.bias", {d});
-      a.k_proj_weight = w.take(p + "k_proj.weight", {d, d});
+      a.k_proj_weight = w.take_linear(p + "k_proj.weight", {d, d});
       a.k_proj_bias = w.take(p + "k_proj.bias", {d});
-      a.v_proj_weight = w.take(p + "v_proj.weight", {d, d});
+      a.v_proj_weight = w.take_linear(p + "v_proj.weight", {d, d});
       a.v_proj_bias = w.take(p + "v_proj.bias", {d});
-      a.out_proj_weight = w.take(p + "out_proj.weight", {d, d});
+      a.out_proj_weight = w.take_linear(p + "out_proj.weight", {d, d});
       a.out_proj_bias = w.take(p + "out_proj.bias", {d});
       return a;
     };
@@ -184,9 +184,9 @@ class Bart final : public Model {
         l.encoder_attn_layer_norm_weight = w.take(p + "encoder_attn_layer_norm.weight", {d});
         l.encoder_attn_layer_norm_bias = w.take(p + "encoder_attn_layer_norm.bias", {d});
       }
-      l.fc1_weight = w.take(p + "fc1.weight", {ffn, d});
+      l.fc1_weight = w.take_linear(p + "fc1.weight", {ffn, d});
       l.fc1_bias = w.take(p + "fc1.bias", {ffn});
-      l.fc2_weight = w.take(p + "fc2.weight", {d, ffn});
+      l.fc2_weight = w.take_linear(p + "fc2.weight", {d, ffn});
       l.fc2_bias = w.take(p + "fc2.bias", {d});
       l.final_layer_norm_weight = w.take(p + "final_layer_norm.weight", {d});
       l.final_layer_norm_bias = w.take(p + "final_layer_norm.bias", {d});
@@ -209,15 +209,15 @@ class Bart final : public Model {
                               const at::Tensor& key_value_states, const at::Tensor& mask, Taps& taps,
                               const char* tap, int64_t layer) {
     const double scaling = std::pow(static_cast<double>(x.size(-1) / heads), -0.5);
-    at::Tensor query_states = split_heads(at::linear(x, a.q_proj_weight, a.q_proj_bias) * scaling, heads);  // [B,H,Q,d]
-    at::Tensor key_states = split_heads(at::linear(key_value_states, a.k_proj_weight, a.k_proj_bias), heads);
-    at::Tensor value_states = split_heads(at::linear(key_value_states, a.v_proj_weight, a.v_proj_bias), heads);
+    at::Tensor query_states = split_heads(project(x, a.q_proj_weight, a.q_proj_bias) * scaling, heads);  // [B,H,Q,d]
+    at::Tensor key_states = split_heads(project(key_value_states, a.k_proj_weight, a.k_proj_bias), heads);
+    at::Tensor value_states = split_heads(project(key_value_states, a.v_proj_weight, a.v_proj_bias), heads);
     at::Tensor attn_weights = at::matmul(query_states, key_states.transpose(-1, -2));  // [B,H,Q,K]
     if (mask.defined()) attn_weights = attn_weights + mask;
     attn_weights = at::softmax(attn_weights, -1);
     emit_if(taps, tap, layer, attn_weights);
     at::Tensor attn_output = merge_heads(at::matmul(attn_weights, value_states));  // [B,Q,D]
-    return at::linear(attn_output, a.out_proj_weight, a.out_proj_bias);
+    return project(attn_output, a.out_proj_weight, a.out_proj_bias);
   }
 
   at::Tensor run_stack(const BartStack& st, at::Tensor hidden_states, const at::Tensor& self_mask,
@@ -243,8 +243,8 @@ class Bart final : public Model {
                                    kLayerNormEps);
       }
       residual = hidden_states;
-      at::Tensor x = activate(act, at::linear(hidden_states, l.fc1_weight, l.fc1_bias));  // [B,T,F]
-      hidden_states = residual + at::linear(x, l.fc2_weight, l.fc2_bias);
+      at::Tensor x = activate(act, project(hidden_states, l.fc1_weight, l.fc1_bias));  // [B,T,F]
+      hidden_states = residual + project(x, l.fc2_weight, l.fc2_bias);
       hidden_states = layer_norm(hidden_states, l.final_layer_norm_weight, l.final_layer_norm_bias, kLayerNormEps);
     }
     emit_if(taps, hidden_tap.c_str(), static_cast<int64_t>(st.layers.size()), hidden_states);

@@ -29,7 +29,7 @@ class Bert final : public Model {
     w.take_optional(p + "pooler.dense.weight", {d, d});
     w.take_optional(p + "pooler.dense.bias", {d});
     if (layout.has_head) {
-      head_.dense_weight = w.take("cls.predictions.transform.dense.weight", {d, d});
+      head_.dense_weight = w.take_linear("cls.predictions.transform.dense.weight", {d, d});
       head_.dense_bias = w.take("cls.predictions.transform.dense.bias", {d});
       head_.layer_norm_weight = w.take("cls.predictions.transform.LayerNorm.weight", {d});
       head_.layer_norm_bias = w.take("cls.predictions.transform.LayerNorm.bias", {d});

@@ -59,19 +59,19 @@ void BertEncoder::load(WeightStore& w, const std::string& prefix, const BertConf
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     const std::string p = fmt::format("{}{}.", prefix, i);
     BertLayer l;
-    l.query_weight = w.take(p + "attention.self.query.weight", {d, d});
+    l.query_weight = w.take_linear(p + "attention.self.query.weight", {d, d});
     l.query_bias = w.take(p + "attention.self.query.bias", {d});
-    l.key_weight = w.take(p + "attention.self.key.weight", {d, d});
+    l.key_weight = w.take_linear(p + "attention.self.key.weight", {d, d});
     l.key_bias = w.take(p + "attention.self.key.bias", {d});
-    l.value_weight = w.take(p + "attention.self.value.weight", {d, d});
+    l.value_weight = w.take_linear(p + "attention.self.value.weight", {d, d});
     l.value_bias = w.take(p + "attention.self.value.bias", {d});
-    l.attention_output_weight = w.take(p + "attention.output.dense.weight", {d, d});
+    l.attention_output_weight = w.take_linear(p + "attention.output.dense.weight", {d, d});
     l.attention_output_bias = w.take(p + "attention.output.dense.bias", {d});
     l.attention_layer_norm_weight = w.take(p + "attention.output.LayerNorm.weight", {d});
     l.attention_layer_norm_bias = w.take(p + "attention.output.LayerNorm.bias", {d});
-    l.intermediate_weight = w.take(p + "intermediate.dense.weight", {ff, d});
+    l.intermediate_weight = w.take_linear(p + "intermediate.dense.weight", {ff, d});
     l.intermediate_bias = w.take(p + "intermediate.dense.bias", {ff});
-    l.output_weight = w.take(p + "output.dense.weight", {d, ff});
+    l.output_weight = w.take_linear(p + "output.dense.weight", {d, ff});
     l.output_bias = w.take(p + "output.dense.bias", {d});
     l.output_layer_norm_weight = w.take(p + "output.LayerNorm.weight", {d});
     l.output_layer_norm_bias = w.take(p + "output.LayerNorm.bias", {d});
@@ -87,11 +87,11 @@ at::Tensor BertEncoder::forward(at::Tensor hidden_states, const at::Tensor& padd
     emit_if(taps, "hidden", i, hidden_states);
     const BertLayer& l = layers_[static_cast<size_t>(i)];
 
-    at::Tensor query = split_heads(at::linear(hidden_states, l.query_weight, l.query_bias),
+    at::Tensor query = split_heads(project(hidden_states, l.query_weight, l.query_bias),
                                    c.num_attention_heads);  // [B,H,T,d]
-    at::Tensor key = split_heads(at::linear(hidden_states, l.key_weight, l.key_bias), c.num_attention_heads);
+    at::Tensor key = split_heads(project(hidden_states, l.key_weight, l.key_bias), c.num_attention_heads);
     at::Tensor value =
-        split_heads(at::linear(hidden_states, l.value_weight, l.value_bias), c.num_attention_heads);
+        split_heads(project(hidden_states, l.value_weight, l.value_bias), c.num_attention_heads);
 
     at::Tensor attention_scores = at::matmul(query, key.transpose(-1, -2)) / scale;  // [B,H,T,T]
     if (padding_mask.defined()) attention_scores = attention_scores + padding_mask;
@@ -102,11 +102,11 @@ at::Tensor BertEncoder::forward(at::Tensor hidden_states, const at::Tensor& padd
     if (inputs) attention_probs = apply_head_mask(attention_probs, *inputs, i);
     at::Tensor context = merge_heads(at::matmul(attention_probs, value));  // [B,T,D]
     at::Tensor attention_output =
-        layer_norm(at::linear(context, l.attention_output_weight, l.attention_output_bias) + hidden_states,
+        layer_norm(project(context, l.attention_output_weight, l.attention_output_bias) + hidden_states,
                    l.attention_layer_norm_weight, l.attention_layer_norm_bias, c.layer_norm_eps);
-    at::Tensor intermediate = activate(c.hidden_act, at::linear(attention_output, l.intermediate_weight,
+    at::Tensor intermediate = activate(c.hidden_act, project(attention_output, l.intermediate_weight,
                                                                 l.intermediate_bias));  // [B,T,F]
-    hidden_states = layer_norm(at::linear(intermediate, l.output_weight, l.output_bias) + attention_output,
+    hidden_states = layer_norm(project(intermediate, l.output_weight, l.output_bias) + attention_output,
                                l.output_layer_norm_weight, l.output_layer_norm_bias, c.layer_norm_eps);
   }
   emit_if(taps, "hidden", c.num_hidden_layers, hidden_states);
@@ -114,9 +114,9 @@ at::Tensor BertEncoder::forward(at::Tensor hidden_states, const at::Tensor& padd
 }
 
 at::Tensor MlmHead::forward(const at::Tensor& hidden_states) const {
-  at::Tensor x = activate(act, at::linear(hidden_states, dense_weight, dense_bias));  // [B,T,D]
+  at::Tensor x = activate(act, project(hidden_states, dense_weight, dense_bias));  // [B,T,D]
   x = layer_norm(x, layer_norm_weight, layer_norm_bias, eps);
-  return at::linear(x, decoder_weight, bias);  // [B,T,V]
+  return project(x, decoder_weight, bias);  // [B,T,V]
 }
 
 at::Tensor bert_family_forward(const Inputs& inputs, const at::Tensor& position_ids,

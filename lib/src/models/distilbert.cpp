@@ -69,26 +69,26 @@ class DistilBert final : public Model {
     for (int64_t i = 0; i < c.n_layers; ++i) {
       const std::string l = fmt::format("{}transformer.layer.{}.", p, i);
       DistilBertLayer x;
-      x.q_lin_weight = w.take(l + "attention.q_lin.weight", {d, d});
+      x.q_lin_weight = w.take_linear(l + "attention.q_lin.weight", {d, d});
       x.q_lin_bias = w.take(l + "attention.q_lin.bias", {d});
-      x.k_lin_weight = w.take(l + "attention.k_lin.weight", {d, d});
+      x.k_lin_weight = w.take_linear(l + "attention.k_lin.weight", {d, d});
       x.k_lin_bias = w.take(l + "attention.k_lin.bias", {d});
-      x.v_lin_weight = w.take(l + "attention.v_lin.weight", {d, d});
+      x.v_lin_weight = w.take_linear(l + "attention.v_lin.weight", {d, d});
       x.v_lin_bias = w.take(l + "attention.v_lin.bias", {d});
-      x.out_lin_weight = w.take(l + "attention.out_lin.weight", {d, d});
+      x.out_lin_weight = w.take_linear(l + "attention.out_lin.weight", {d, d});
       x.out_lin_bias = w.take(l + "attention.out_lin.bias", {d});
       x.sa_layer_norm_weight = w.take(l + "sa_layer_norm.weight", {d});
       x.sa_layer_norm_bias = w.take(l + "sa_layer_norm.bias", {d});
-      x.lin1_weight = w.take(l + "ffn.lin1.weight", {ff, d});
+      x.lin1_weight = w.take_linear(l + "ffn.lin1.weight", {ff, d});
       x.lin1_bias = w.take(l + "ffn.lin1.bias", {ff});
-      x.lin2_weight = w.take(l + "ffn.lin2.weight", {d, ff});
+      x.lin2_weight = w.take_linear(l + "ffn.lin2.weight", {d, ff});
       x.lin2_bias = w.take(l + "ffn.lin2.bias", {d});
       x.output_layer_norm_weight = w.take(l + "output_layer_norm.weight", {d});
       x.output_layer_norm_bias = w.take(l + "output_layer_norm.bias", {d});
       layers_.push_back(std::move(x));
     }
     if (layout.has_head) {
-      vocab_transform_weight_ = w.take("vocab_transform.weight", {d, d});
+      vocab_transform_weight_ = w.take_linear("vocab_transform.weight", {d, d});
       vocab_transform_bias_ = w.take("vocab_transform.bias", {d});
       vocab_layer_norm_weight_ = w.take("vocab_layer_norm.weight", {d});
       vocab_layer_norm_bias_ = w.take("vocab_layer_norm.bias", {d});
@@ -125,9 +125,9 @@ class DistilBert final : public Model {
       emit_if(taps, "hidden", i, hidden_state);
       const DistilBertLayer& l = layers_[static_cast<size_t>(i)];
       at::Tensor q =
-          split_heads(at::linear(hidden_state, l.q_lin_weight, l.q_lin_bias), c.n_heads);  // [B,H,T,d]
-      at::Tensor k = split_heads(at::linear(hidden_state, l.k_lin_weight, l.k_lin_bias), c.n_heads);
-      at::Tensor v = split_heads(at::linear(hidden_state, l.v_lin_weight, l.v_lin_bias), c.n_heads);
+          split_heads(project(hidden_state, l.q_lin_weight, l.q_lin_bias), c.n_heads);  // [B,H,T,d]
+      at::Tensor k = split_heads(project(hidden_state, l.k_lin_weight, l.k_lin_bias), c.n_heads);
+      at::Tensor v = split_heads(project(hidden_state, l.v_lin_weight, l.v_lin_bias), c.n_heads);
       q = q / std::sqrt(dim_per_head);
       at::Tensor scores = at::matmul(q, k.transpose(2, 3));  // [B,H,T,T]
       if (key_is_padding.defined()) scores = scores.masked_fill(key_is_padding.expand_as(scores), mask_value);
@@ -135,11 +135,11 @@ class DistilBert final : public Model {
       emit_if(taps, "attn_probs", i, weights);
 
       at::Tensor context = merge_heads(at::matmul(weights, v));  // [B,T,D]
-      at::Tensor sa_output = at::linear(context, l.out_lin_weight, l.out_lin_bias);
+      at::Tensor sa_output = project(context, l.out_lin_weight, l.out_lin_bias);
       sa_output =
           layer_norm(sa_output + hidden_state, l.sa_layer_norm_weight, l.sa_layer_norm_bias, kLayerNormEps);
       at::Tensor ffn_output =
-          at::linear(activate(c.activation, at::linear(sa_output, l.lin1_weight, l.lin1_bias)), l.lin2_weight,
+          project(activate(c.activation, project(sa_output, l.lin1_weight, l.lin1_bias)), l.lin2_weight,
                      l.lin2_bias);  // [B,T,D]
       hidden_state = layer_norm(ffn_output + sa_output, l.output_layer_norm_weight, l.output_layer_norm_bias,
                                 kLayerNormEps);
@@ -147,10 +147,10 @@ class DistilBert final : public Model {
     emit_if(taps, "hidden", c.n_layers, hidden_state);
     if (!compute_logits) return {};
     at::Tensor prediction_logits =
-        activate(c.activation, at::linear(hidden_state, vocab_transform_weight_, vocab_transform_bias_));
+        activate(c.activation, project(hidden_state, vocab_transform_weight_, vocab_transform_bias_));
     prediction_logits =
         layer_norm(prediction_logits, vocab_layer_norm_weight_, vocab_layer_norm_bias_, kLayerNormEps);
-    return at::linear(prediction_logits, vocab_projector_weight_, vocab_projector_bias_);  // [B,T,V]
+    return project(prediction_logits, vocab_projector_weight_, vocab_projector_bias_);  // [B,T,V]
   }
 
  private:

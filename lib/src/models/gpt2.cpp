@@ -58,8 +58,10 @@ struct Gpt2Block {
   at::Tensor mlp_c_proj_weight, mlp_c_proj_bias;
 };
 
-/// transformers' Conv1D: x @ weight + bias with weight [in, out].
-at::Tensor conv1d(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+/// transformers' Conv1D: x @ weight + bias with weight [in, out]. Its transpose is a linear
+/// weight in the stored-transposed layout, so `linear_layout` hands it to project() (oneDNN).
+at::Tensor conv1d(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, bool linear_layout) {
+  if (linear_layout) return project(x, weight.t(), bias);
   std::vector<int64_t> out_shape = x.sizes().vec();
   out_shape.back() = weight.size(1);
   return at::addmm(bias, x.reshape({-1, x.size(-1)}), weight).view(out_shape);
@@ -74,6 +76,7 @@ class Gpt2 final : public Model {
     info_.kv_cache = true;
 
     WeightStore& w = ctx.weights();
+    linear_layout_ = w.linear_layout();
     const std::string& p = layout.prefix;
     const int64_t d = c.n_embd;
     wte_ = w.take(p + "wte.weight", {c.vocab_size, d});
@@ -131,7 +134,7 @@ class Gpt2 final : public Model {
       at::Tensor residual = hidden_states;
       at::Tensor x = layer_norm(hidden_states, b.ln_1_weight, b.ln_1_bias, c.layer_norm_epsilon);
       std::vector<at::Tensor> qkv =
-          conv1d(x, b.c_attn_weight, b.c_attn_bias).split(c.n_embd, 2);  // 3 x [B,T,D]
+          conv1d(x, b.c_attn_weight, b.c_attn_bias, linear_layout_).split(c.n_embd, 2);  // 3 x [B,T,D]
       at::Tensor query = split_heads(qkv[0], c.n_head);                  // [B,H,T,d]
       at::Tensor key = split_heads(qkv[1], c.n_head);
       at::Tensor value = split_heads(qkv[2], c.n_head);
@@ -151,24 +154,25 @@ class Gpt2 final : public Model {
 
       attn_weights = apply_head_mask(attn_weights, inputs, i);
       at::Tensor attn_output = merge_heads(at::matmul(attn_weights, value));  // [B,T,D]
-      attn_output = conv1d(attn_output, b.attn_c_proj_weight, b.attn_c_proj_bias);
+      attn_output = conv1d(attn_output, b.attn_c_proj_weight, b.attn_c_proj_bias, linear_layout_);
       hidden_states = attn_output + residual;
 
       residual = hidden_states;
       x = layer_norm(hidden_states, b.ln_2_weight, b.ln_2_bias, c.layer_norm_epsilon);
-      x = conv1d(activate(c.activation_function, conv1d(x, b.c_fc_weight, b.c_fc_bias)), b.mlp_c_proj_weight,
-                 b.mlp_c_proj_bias);  // [B,T,D]
+      x = conv1d(activate(c.activation_function, conv1d(x, b.c_fc_weight, b.c_fc_bias, linear_layout_)),
+                 b.mlp_c_proj_weight, b.mlp_c_proj_bias, linear_layout_);  // [B,T,D]
       hidden_states = residual + x;
     }
     hidden_states = layer_norm(hidden_states, ln_f_weight_, ln_f_bias_, c.layer_norm_epsilon);
     emit_if(taps, "hidden", c.n_layer, hidden_states);
     if (!compute_logits) return {};
     if (inputs.last_logits_only) return last_logits(hidden_states, lm_head_weight_);   // [B,1,V]
-    return at::linear(hidden_states, lm_head_weight_);  // [B,T,V]
+    return project(hidden_states, lm_head_weight_);  // [B,T,V]
   }
 
  private:
   Gpt2Config config_;
+  bool linear_layout_ = false;  // Conv1D products through project() (LoadOptions::linear_layout)
   ModelInfo info_;
   at::Tensor wte_, wpe_, ln_f_weight_, ln_f_bias_, lm_head_weight_;
   std::vector<Gpt2Block> blocks_;

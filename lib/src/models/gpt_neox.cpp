@@ -96,13 +96,13 @@ class GptNeoX final : public Model {
       x.input_layernorm_bias = w.take(l + "input_layernorm.bias", {d});
       x.post_attention_layernorm_weight = w.take(l + "post_attention_layernorm.weight", {d});
       x.post_attention_layernorm_bias = w.take(l + "post_attention_layernorm.bias", {d});
-      x.query_key_value_weight = w.take(l + "attention.query_key_value.weight", {3 * d, d});
+      x.query_key_value_weight = w.take_linear(l + "attention.query_key_value.weight", {3 * d, d});
       x.query_key_value_bias = bias(l + "attention.query_key_value.bias", 3 * d);
-      x.dense_weight = w.take(l + "attention.dense.weight", {d, d});
+      x.dense_weight = w.take_linear(l + "attention.dense.weight", {d, d});
       x.dense_bias = bias(l + "attention.dense.bias", d);
-      x.dense_h_to_4h_weight = w.take(l + "mlp.dense_h_to_4h.weight", {ff, d});
+      x.dense_h_to_4h_weight = w.take_linear(l + "mlp.dense_h_to_4h.weight", {ff, d});
       x.dense_h_to_4h_bias = w.take(l + "mlp.dense_h_to_4h.bias", {ff});
-      x.dense_4h_to_h_weight = w.take(l + "mlp.dense_4h_to_h.weight", {d, ff});
+      x.dense_4h_to_h_weight = w.take_linear(l + "mlp.dense_4h_to_h.weight", {d, ff});
       x.dense_4h_to_h_bias = w.take(l + "mlp.dense_4h_to_h.bias", {d});
       layers_.push_back(std::move(x));
     }
@@ -143,7 +143,7 @@ class GptNeoX final : public Model {
 
       at::Tensor x =
           layer_norm(hidden_states, l.input_layernorm_weight, l.input_layernorm_bias, c.layer_norm_eps);
-      at::Tensor qkv = at::linear(x, l.query_key_value_weight, l.query_key_value_bias)
+      at::Tensor qkv = project(x, l.query_key_value_weight, l.query_key_value_bias)
                            .view({b, t, h, 3 * hs});                   // [B,T,H,3d]
       at::Tensor query = qkv.narrow(-1, 0, hs).permute({0, 2, 1, 3});  // [B,H,T,d]
       at::Tensor key = qkv.narrow(-1, hs, hs).permute({0, 2, 1, 3});
@@ -164,9 +164,9 @@ class GptNeoX final : public Model {
       emit_if(taps, "attn_probs", i, attn_weights);
 
       at::Tensor attn_output = merge_heads(at::matmul(attn_weights, value));  // [B,T,D]
-      attn_output = at::linear(attn_output, l.dense_weight, l.dense_bias);
+      attn_output = project(attn_output, l.dense_weight, l.dense_bias);
       auto mlp = [&](const at::Tensor& y) {
-        return at::linear(activate(c.hidden_act, at::linear(y, l.dense_h_to_4h_weight, l.dense_h_to_4h_bias)),
+        return project(activate(c.hidden_act, project(y, l.dense_h_to_4h_weight, l.dense_h_to_4h_bias)),
                           l.dense_4h_to_h_weight, l.dense_4h_to_h_bias);  // [B,T,D]
       };
       if (c.use_parallel_residual) {
@@ -185,7 +185,7 @@ class GptNeoX final : public Model {
     emit_if(taps, "hidden", c.num_hidden_layers, hidden_states);
     if (!compute_logits) return {};
     if (inputs.last_logits_only) return last_logits(hidden_states, embed_out_);  // [B,1,V]
-    return at::linear(hidden_states, embed_out_);  // [B,T,V]
+    return project(hidden_states, embed_out_);  // [B,T,V]
   }
 
  private:

@@ -1,7 +1,13 @@
 #include "models/layers.hpp"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <ATen/autocast_mode.h>
+#if ATLAS_ONEDNN_GEMM
+#include <oneapi/dnnl/dnnl.h>
+#endif
 
+#include <atomic>
 #include <cmath>
 #include <limits>
 
@@ -36,6 +42,67 @@ at::Tensor activate(Activation act, const at::Tensor& x) {
       return at::silu(x);
   }
   ATLAS_FAIL(Error, "unknown activation {}", static_cast<int>(act));
+}
+
+namespace {
+std::atomic<int64_t> onednn_product_count{0};
+}  // namespace
+
+int64_t onednn_products() { return onednn_product_count.load(); }
+
+#if ATLAS_ONEDNN_GEMM
+namespace {
+
+bool onednn_gemm_applies(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+  if (weight.dim() != 2 || !weight.is_cpu() || weight.scalar_type() != at::kFloat) return false;
+  const int64_t n = weight.size(0), k = weight.size(1);
+  if (n < 2 || weight.stride(0) != 1 || weight.stride(1) != n) return false;  // not the stored-transposed layout
+  if (x.dim() < 1 || x.size(-1) != k || !x.is_cpu() || x.scalar_type() != at::kFloat) return false;
+  if (x.requires_grad() || weight.requires_grad() || at::autocast::is_cpu_enabled()) return false;
+  if (bias.defined() && (bias.dim() != 1 || bias.size(0) != n || bias.scalar_type() != at::kFloat ||
+                         !bias.is_cpu() || bias.requires_grad()))
+    return false;
+  return true;
+}
+
+}  // namespace
+#endif
+
+at::Tensor project(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+#if ATLAS_ONEDNN_GEMM
+  if (onednn_gemm_applies(x, weight, bias)) {
+    const int64_t n = weight.size(0), k = weight.size(1);
+    const at::Tensor a = x.reshape({-1, k}).contiguous();  // [M,K] row-major
+    const int64_t m = a.size(0);
+    std::vector<int64_t> out_shape = x.sizes().vec();
+    out_shape.back() = n;
+    // C starts as the bias rows (beta 1) or uninitialised (beta 0): C = A @ W^T (+ bias). A copy,
+    // never expand().contiguous(): with one row that is the bias itself (read-only mapped weights).
+    at::Tensor out = at::empty({m, n}, a.options());
+    if (bias.defined()) out.copy_(bias.expand({m, n}));
+    if (m > 0 && k > 0) {
+      at::internal::lazy_init_num_threads();  // this thread's OpenMP team size = at::get_num_threads()
+      const dnnl_status_t status =
+          dnnl_sgemm('N', 'N', m, n, k, 1.0f, a.data_ptr<float>(), k, weight.data_ptr<float>(), n,
+                     bias.defined() ? 1.0f : 0.0f, out.data_ptr<float>(), n);
+      ATLAS_CHECK(status == dnnl_success, Error, "oneDNN sgemm [{}x{}] x [{}x{}] failed (status {})", m, k, k, n,
+                  static_cast<int>(status));
+      onednn_product_count.fetch_add(1, std::memory_order_relaxed);
+    } else if (!bias.defined()) {
+      out.zero_();
+    }
+    return out.view(out_shape);
+  }
+#endif
+  return at::linear(x, weight, bias);
+}
+
+bool linear_layout_available() {
+#if ATLAS_ONEDNN_GEMM
+  return true;
+#else
+  return false;
+#endif
 }
 
 at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps) {

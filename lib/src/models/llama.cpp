@@ -88,19 +88,19 @@ class LlamaDecoder final : public Model {
       LlamaLayer x;
       x.input_layernorm_weight = norm(l + "input_layernorm.weight");
       x.post_attention_layernorm_weight = norm(l + "post_attention_layernorm.weight");
-      x.q_proj_weight = w.take(l + "self_attn.q_proj.weight", {q_dim, d});
+      x.q_proj_weight = w.take_linear(l + "self_attn.q_proj.weight", {q_dim, d});
       x.q_proj_bias = bias(c.attention_bias, l + "self_attn.q_proj.bias", q_dim);
-      x.k_proj_weight = w.take(l + "self_attn.k_proj.weight", {kv_dim, d});
+      x.k_proj_weight = w.take_linear(l + "self_attn.k_proj.weight", {kv_dim, d});
       x.k_proj_bias = bias(c.attention_bias, l + "self_attn.k_proj.bias", kv_dim);
-      x.v_proj_weight = w.take(l + "self_attn.v_proj.weight", {kv_dim, d});
+      x.v_proj_weight = w.take_linear(l + "self_attn.v_proj.weight", {kv_dim, d});
       x.v_proj_bias = bias(c.attention_bias, l + "self_attn.v_proj.bias", kv_dim);
-      x.o_proj_weight = w.take(l + "self_attn.o_proj.weight", {d, q_dim});
+      x.o_proj_weight = w.take_linear(l + "self_attn.o_proj.weight", {d, q_dim});
       x.o_proj_bias = bias(c.attention_output_bias, l + "self_attn.o_proj.bias", d);
-      x.gate_proj_weight = w.take(l + "mlp.gate_proj.weight", {ff, d});
+      x.gate_proj_weight = w.take_linear(l + "mlp.gate_proj.weight", {ff, d});
       x.gate_proj_bias = bias(c.mlp_bias, l + "mlp.gate_proj.bias", ff);
-      x.up_proj_weight = w.take(l + "mlp.up_proj.weight", {ff, d});
+      x.up_proj_weight = w.take_linear(l + "mlp.up_proj.weight", {ff, d});
       x.up_proj_bias = bias(c.mlp_bias, l + "mlp.up_proj.bias", ff);
-      x.down_proj_weight = w.take(l + "mlp.down_proj.weight", {d, ff});
+      x.down_proj_weight = w.take_linear(l + "mlp.down_proj.weight", {d, ff});
       x.down_proj_bias = bias(c.mlp_bias, l + "mlp.down_proj.bias", d);
       layers_.push_back(std::move(x));
     }
@@ -141,11 +141,11 @@ class LlamaDecoder final : public Model {
       at::Tensor residual = hidden_states;
       at::Tensor x = rms_norm(hidden_states, l.input_layernorm_weight, c.rms_norm_eps);
       at::Tensor query_states =
-          split_heads(at::linear(x, l.q_proj_weight, l.q_proj_bias), c.num_attention_heads);  // [B,H,T,d]
+          split_heads(project(x, l.q_proj_weight, l.q_proj_bias), c.num_attention_heads);  // [B,H,T,d]
       at::Tensor key_states =
-          split_heads(at::linear(x, l.k_proj_weight, l.k_proj_bias), c.num_key_value_heads);  // [B,KV,T,d]
+          split_heads(project(x, l.k_proj_weight, l.k_proj_bias), c.num_key_value_heads);  // [B,KV,T,d]
       at::Tensor value_states =
-          split_heads(at::linear(x, l.v_proj_weight, l.v_proj_bias), c.num_key_value_heads);
+          split_heads(project(x, l.v_proj_weight, l.v_proj_bias), c.num_key_value_heads);
       query_states = apply_rotary(query_states, cos, sin);
       key_states = apply_rotary(key_states, cos, sin);
       // With a cache: past + new keys / values [1,KV,past+T,d], stored before the GQA repeat.
@@ -164,14 +164,14 @@ class LlamaDecoder final : public Model {
 
       attn_weights = apply_head_mask(attn_weights, inputs, i);
       at::Tensor attn_output = merge_heads(at::matmul(attn_weights, value_states));  // [B,T,H*d]
-      attn_output = at::linear(attn_output, l.o_proj_weight, l.o_proj_bias);         // [B,T,D]
+      attn_output = project(attn_output, l.o_proj_weight, l.o_proj_bias);         // [B,T,D]
       hidden_states = residual + attn_output;
 
       residual = hidden_states;
       x = rms_norm(hidden_states, l.post_attention_layernorm_weight, c.rms_norm_eps);
       at::Tensor gate =
-          activate(c.hidden_act, at::linear(x, l.gate_proj_weight, l.gate_proj_bias));  // [B,T,F]
-      x = at::linear(gate * at::linear(x, l.up_proj_weight, l.up_proj_bias), l.down_proj_weight,
+          activate(c.hidden_act, project(x, l.gate_proj_weight, l.gate_proj_bias));  // [B,T,F]
+      x = project(gate * project(x, l.up_proj_weight, l.up_proj_bias), l.down_proj_weight,
                      l.down_proj_bias);
       hidden_states = residual + x;
     }
@@ -179,7 +179,7 @@ class LlamaDecoder final : public Model {
     emit_if(taps, "hidden", c.num_hidden_layers, hidden_states);
     if (!compute_logits) return {};
     if (inputs.last_logits_only) return last_logits(hidden_states, lm_head_weight_).to(at::kFloat);   // [B,1,V]
-    return at::linear(hidden_states, lm_head_weight_).to(at::kFloat);  // [B,T,V]
+    return project(hidden_states, lm_head_weight_).to(at::kFloat);  // [B,T,V]
   }
 
  private:

@@ -89,25 +89,25 @@ class Opt final : public Model {
     embed_tokens_ = w.take(p + "embed_tokens.weight", {c.vocab_size, e});
     embed_positions_ = w.take(p + "embed_positions.weight", {c.max_position_embeddings + kPositionOffset, d});
     if (e != d) {
-      project_in_weight_ = w.take(p + "project_in.weight", {d, e});
-      project_out_weight_ = w.take(p + "project_out.weight", {e, d});
+      project_in_weight_ = w.take_linear(p + "project_in.weight", {d, e});
+      project_out_weight_ = w.take_linear(p + "project_out.weight", {e, d});
     }
     for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
       const std::string l = fmt::format("{}layers.{}.", p, i);
       OptLayer x;
       norm(l + "self_attn_layer_norm", x.self_attn_layer_norm_weight, x.self_attn_layer_norm_bias);
-      x.q_proj_weight = w.take(l + "self_attn.q_proj.weight", {d, d});
+      x.q_proj_weight = w.take_linear(l + "self_attn.q_proj.weight", {d, d});
       x.q_proj_bias = bias(l + "self_attn.q_proj.bias", d);
-      x.k_proj_weight = w.take(l + "self_attn.k_proj.weight", {d, d});
+      x.k_proj_weight = w.take_linear(l + "self_attn.k_proj.weight", {d, d});
       x.k_proj_bias = bias(l + "self_attn.k_proj.bias", d);
-      x.v_proj_weight = w.take(l + "self_attn.v_proj.weight", {d, d});
+      x.v_proj_weight = w.take_linear(l + "self_attn.v_proj.weight", {d, d});
       x.v_proj_bias = bias(l + "self_attn.v_proj.bias", d);
-      x.out_proj_weight = w.take(l + "self_attn.out_proj.weight", {d, d});
+      x.out_proj_weight = w.take_linear(l + "self_attn.out_proj.weight", {d, d});
       x.out_proj_bias = bias(l + "self_attn.out_proj.bias", d);
       norm(l + "final_layer_norm", x.final_layer_norm_weight, x.final_layer_norm_bias);
-      x.fc1_weight = w.take(l + "fc1.weight", {ff, d});
+      x.fc1_weight = w.take_linear(l + "fc1.weight", {ff, d});
       x.fc1_bias = bias(l + "fc1.bias", ff);
-      x.fc2_weight = w.take(l + "fc2.weight", {d, ff});
+      x.fc2_weight = w.take_linear(l + "fc2.weight", {d, ff});
       x.fc2_bias = bias(l + "fc2.bias", d);
       layers_.push_back(std::move(x));
     }
@@ -142,7 +142,7 @@ class Opt final : public Model {
     at::Tensor positions = at::cumsum(attention_mask_2d, 1) * attention_mask_2d - 1 + past;  // [B,T]
     at::Tensor pos_embeds = at::embedding(embed_positions_, positions + kPositionOffset);  // [B,T,D]
     at::Tensor inputs_embeds = at::embedding(embed_tokens_, inputs.input_ids);           // [B,T,E]
-    if (project_in_weight_.defined()) inputs_embeds = at::linear(inputs_embeds, project_in_weight_);
+    if (project_in_weight_.defined()) inputs_embeds = project(inputs_embeds, project_in_weight_);
     at::Tensor hidden_states = inputs_embeds + pos_embeds;  // [B,T,D]
     const at::Tensor min_value = at::scalar_tensor(mask_min(), float_options);
 
@@ -153,9 +153,9 @@ class Opt final : public Model {
       at::Tensor residual = hidden_states;
       if (c.do_layer_norm_before)
         hidden_states = layer_norm(hidden_states, l.self_attn_layer_norm_weight, l.self_attn_layer_norm_bias, eps);
-      at::Tensor query_states = split_heads(at::linear(hidden_states, l.q_proj_weight, l.q_proj_bias) * scaling, h);
-      at::Tensor key_states = split_heads(at::linear(hidden_states, l.k_proj_weight, l.k_proj_bias), h);  // [B,H,T,d]
-      at::Tensor value_states = split_heads(at::linear(hidden_states, l.v_proj_weight, l.v_proj_bias), h);
+      at::Tensor query_states = split_heads(project(hidden_states, l.q_proj_weight, l.q_proj_bias) * scaling, h);
+      at::Tensor key_states = split_heads(project(hidden_states, l.k_proj_weight, l.k_proj_bias), h);  // [B,H,T,d]
+      at::Tensor value_states = split_heads(project(hidden_states, l.v_proj_weight, l.v_proj_bias), h);
       key_states = append_past(inputs.past, true, i, key_states);  // with a cache: past + new [1,H,past+T,d]
       value_states = append_past(inputs.past, false, i, value_states);
       at::Tensor attn_weights = at::matmul(query_states, key_states.transpose(2, 3));  // [B,H,T,past+T]
@@ -164,14 +164,14 @@ class Opt final : public Model {
       emit_if(taps, "attn_probs", i, attn_weights);
 
       at::Tensor attn_output = merge_heads(at::matmul(attn_weights, value_states));  // [B,T,D]
-      hidden_states = residual + at::linear(attn_output, l.out_proj_weight, l.out_proj_bias);
+      hidden_states = residual + project(attn_output, l.out_proj_weight, l.out_proj_bias);
       if (!c.do_layer_norm_before)
         hidden_states = layer_norm(hidden_states, l.self_attn_layer_norm_weight, l.self_attn_layer_norm_bias, eps);
 
       residual = hidden_states;
       if (c.do_layer_norm_before)
         hidden_states = layer_norm(hidden_states, l.final_layer_norm_weight, l.final_layer_norm_bias, eps);
-      hidden_states = at::linear(activate(c.activation_function, at::linear(hidden_states, l.fc1_weight, l.fc1_bias)),
+      hidden_states = project(activate(c.activation_function, project(hidden_states, l.fc1_weight, l.fc1_bias)),
                                  l.fc2_weight, l.fc2_bias);  // [B,T,D]
       hidden_states = residual + hidden_states;
       if (!c.do_layer_norm_before)
@@ -179,11 +179,11 @@ class Opt final : public Model {
     }
     if (has_final_layer_norm_)
       hidden_states = layer_norm(hidden_states, final_layer_norm_weight_, final_layer_norm_bias_, eps);
-    if (project_out_weight_.defined()) hidden_states = at::linear(hidden_states, project_out_weight_);  // [B,T,E]
+    if (project_out_weight_.defined()) hidden_states = project(hidden_states, project_out_weight_);  // [B,T,E]
     emit_if(taps, "hidden", c.num_hidden_layers, hidden_states);
     if (!compute_logits) return {};
     if (inputs.last_logits_only) return last_logits(hidden_states, lm_head_weight_);  // [B,1,V]
-    return at::linear(hidden_states, lm_head_weight_);  // [B,T,V]
+    return project(hidden_states, lm_head_weight_);  // [B,T,V]
   }
 
  private:

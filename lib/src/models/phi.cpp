@@ -103,11 +103,11 @@ class Phi final : public Model {
       PhiLayer x;
       x.input_layernorm_weight = w.take(l + "input_layernorm.weight", {d});
       x.input_layernorm_bias = w.take(l + "input_layernorm.bias", {d});
-      x.q_proj_weight = w.take(l + "self_attn.q_proj.weight", {q_dim, d});
+      x.q_proj_weight = w.take_linear(l + "self_attn.q_proj.weight", {q_dim, d});
       x.q_proj_bias = w.take(l + "self_attn.q_proj.bias", {q_dim});
-      x.k_proj_weight = w.take(l + "self_attn.k_proj.weight", {kv_dim, d});
+      x.k_proj_weight = w.take_linear(l + "self_attn.k_proj.weight", {kv_dim, d});
       x.k_proj_bias = w.take(l + "self_attn.k_proj.bias", {kv_dim});
-      x.v_proj_weight = w.take(l + "self_attn.v_proj.weight", {kv_dim, d});
+      x.v_proj_weight = w.take_linear(l + "self_attn.v_proj.weight", {kv_dim, d});
       x.v_proj_bias = w.take(l + "self_attn.v_proj.bias", {kv_dim});
       if (c.qk_layernorm) {
         x.q_layernorm_weight = w.take(l + "self_attn.q_layernorm.weight", {hd});
@@ -115,11 +115,11 @@ class Phi final : public Model {
         x.k_layernorm_weight = w.take(l + "self_attn.k_layernorm.weight", {hd});
         x.k_layernorm_bias = w.take(l + "self_attn.k_layernorm.bias", {hd});
       }
-      x.dense_weight = w.take(l + "self_attn.dense.weight", {d, q_dim});
+      x.dense_weight = w.take_linear(l + "self_attn.dense.weight", {d, q_dim});
       x.dense_bias = w.take(l + "self_attn.dense.bias", {d});
-      x.fc1_weight = w.take(l + "mlp.fc1.weight", {ff, d});
+      x.fc1_weight = w.take_linear(l + "mlp.fc1.weight", {ff, d});
       x.fc1_bias = w.take(l + "mlp.fc1.bias", {ff});
-      x.fc2_weight = w.take(l + "mlp.fc2.weight", {d, ff});
+      x.fc2_weight = w.take_linear(l + "mlp.fc2.weight", {d, ff});
       x.fc2_bias = w.take(l + "mlp.fc2.bias", {d});
       layers_.push_back(std::move(x));
     }
@@ -156,9 +156,9 @@ class Phi final : public Model {
 
       at::Tensor residual = hidden_states;
       at::Tensor x = layer_norm(hidden_states, l.input_layernorm_weight, l.input_layernorm_bias, c.layer_norm_eps);
-      at::Tensor query_states = at::linear(x, l.q_proj_weight, l.q_proj_bias);  // [B,T,H*d]
-      at::Tensor key_states = at::linear(x, l.k_proj_weight, l.k_proj_bias);    // [B,T,KV*d]
-      at::Tensor value_states = at::linear(x, l.v_proj_weight, l.v_proj_bias);
+      at::Tensor query_states = project(x, l.q_proj_weight, l.q_proj_bias);  // [B,T,H*d]
+      at::Tensor key_states = project(x, l.k_proj_weight, l.k_proj_bias);    // [B,T,KV*d]
+      at::Tensor value_states = project(x, l.v_proj_weight, l.v_proj_bias);
       if (c.qk_layernorm) {
         query_states = layer_norm(query_states, l.q_layernorm_weight, l.q_layernorm_bias, c.layer_norm_eps);
         key_states = layer_norm(key_states, l.k_layernorm_weight, l.k_layernorm_bias, c.layer_norm_eps);
@@ -180,16 +180,16 @@ class Phi final : public Model {
       emit_if(taps, "attn_probs", i, attn_weights);
 
       at::Tensor attn_output = merge_heads(at::matmul(attn_weights, value_states));  // [B,T,H*d]
-      attn_output = at::linear(attn_output, l.dense_weight, l.dense_bias);           // [B,T,D]
+      attn_output = project(attn_output, l.dense_weight, l.dense_bias);           // [B,T,D]
       at::Tensor feed_forward_hidden_states =
-          at::linear(activate(c.hidden_act, at::linear(x, l.fc1_weight, l.fc1_bias)), l.fc2_weight, l.fc2_bias);
+          project(activate(c.hidden_act, project(x, l.fc1_weight, l.fc1_bias)), l.fc2_weight, l.fc2_bias);
       hidden_states = attn_output + feed_forward_hidden_states + residual;
     }
     hidden_states = layer_norm(hidden_states, final_layernorm_weight_, final_layernorm_bias_, c.layer_norm_eps);
     emit_if(taps, "hidden", c.num_hidden_layers, hidden_states);
     if (!compute_logits) return {};
     if (inputs.last_logits_only) hidden_states = hidden_states.narrow(1, t - 1, 1);   // -> [B,1,V]
-    return at::linear(hidden_states, lm_head_weight_, lm_head_bias_).to(at::kFloat);  // [B,T,V]
+    return project(hidden_states, lm_head_weight_, lm_head_bias_).to(at::kFloat);  // [B,T,V]
   }
 
  private:

@@ -92,11 +92,14 @@ std::filesystem::path adapter_base(const std::filesystem::path& adapter_dir, con
 
 }  // namespace
 
-ModelContext::ModelContext(std::filesystem::path dir, ConfigReader config, c10::Device device)
-    : dir_(std::move(dir)), config_(std::move(config)), device_(device) {}
+ModelContext::ModelContext(std::filesystem::path dir, ConfigReader config, c10::Device device, bool linear_layout)
+    : dir_(std::move(dir)), config_(std::move(config)), device_(device), linear_layout_(linear_layout) {}
 
 WeightStore& ModelContext::weights() {
-  if (!weights_) weights_ = std::make_unique<WeightStore>(io::Checkpoint::open(dir_), device_);
+  if (!weights_) {
+    weights_ = std::make_unique<WeightStore>(io::Checkpoint::open(dir_), device_);
+    weights_->set_linear_layout(linear_layout_);
+  }
   return *weights_;
 }
 
@@ -177,7 +180,8 @@ std::unique_ptr<Model> load_model(const std::filesystem::path& model_dir, const 
   // Attribution needs ordinary weight tensors (inference tensors cannot be saved for backward).
   c10::InferenceMode guard(!options.autograd);
   c10::AutoGradMode no_grad(false);
-  ModelContext ctx(dir, std::move(config), parse_device(options.device));
+  ModelContext ctx(dir, std::move(config), parse_device(options.device),
+                   options.linear_layout && !options.autograd && linear_layout_available());
   for (auto& a : adapters) ctx.weights().add_adapter(a);
   std::unique_ptr<Model> model = factory(ctx);
   ctx.weights().finish(fmt::format("{} ({})", model->info().model_class, model_type));

@@ -43,7 +43,7 @@ class Roberta final : public Model {
     w.take_optional(p + "pooler.dense.weight", {d, d});
     w.take_optional(p + "pooler.dense.bias", {d});
     if (layout.has_head) {
-      head_.dense_weight = w.take("lm_head.dense.weight", {d, d});
+      head_.dense_weight = w.take_linear("lm_head.dense.weight", {d, d});
       head_.dense_bias = w.take("lm_head.dense.bias", {d});
       head_.layer_norm_weight = w.take("lm_head.layer_norm.weight", {d});
       head_.layer_norm_bias = w.take("lm_head.layer_norm.bias", {d});

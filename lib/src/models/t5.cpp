@@ -187,7 +187,7 @@ class T5 final : public Model {
     emit_if(taps, "decoder_hidden", c.num_decoder_layers, hidden_states);
     if (!compute_logits) return {};
     if (c.tie_word_embeddings) hidden_states = hidden_states * std::pow(static_cast<double>(c.d_model), -0.5);
-    return at::linear(hidden_states, lm_head_weight_);  // [B,T,V]
+    return project(hidden_states, lm_head_weight_);  // [B,T,V]
   }
 
  private:
@@ -195,8 +195,8 @@ class T5 final : public Model {
     const T5Config& c = config_;
     const int64_t d = c.d_model, inner = c.num_heads * c.d_kv, ff = c.d_ff;
     auto attention = [&](const std::string& p) {
-      return T5AttentionWeights{w.take(p + "q.weight", {inner, d}), w.take(p + "k.weight", {inner, d}),
-                                w.take(p + "v.weight", {inner, d}), w.take(p + "o.weight", {d, inner})};
+      return T5AttentionWeights{w.take_linear(p + "q.weight", {inner, d}), w.take_linear(p + "k.weight", {inner, d}),
+                                w.take_linear(p + "v.weight", {inner, d}), w.take_linear(p + "o.weight", {d, inner})};
     };
     std::vector<T5Block> blocks;
     for (int64_t i = 0; i < layers; ++i) {
@@ -212,12 +212,12 @@ class T5 final : public Model {
       }
       blk.ff_layer_norm = w.take(ff_prefix + "layer_norm.weight", {d});
       if (c.is_gated_act) {
-        blk.wi_0 = w.take(ff_prefix + "DenseReluDense.wi_0.weight", {ff, d});
-        blk.wi_1 = w.take(ff_prefix + "DenseReluDense.wi_1.weight", {ff, d});
+        blk.wi_0 = w.take_linear(ff_prefix + "DenseReluDense.wi_0.weight", {ff, d});
+        blk.wi_1 = w.take_linear(ff_prefix + "DenseReluDense.wi_1.weight", {ff, d});
       } else {
-        blk.wi = w.take(ff_prefix + "DenseReluDense.wi.weight", {ff, d});
+        blk.wi = w.take_linear(ff_prefix + "DenseReluDense.wi.weight", {ff, d});
       }
-      blk.wo = w.take(ff_prefix + "DenseReluDense.wo.weight", {d, ff});
+      blk.wo = w.take_linear(ff_prefix + "DenseReluDense.wo.weight", {d, ff});
       blocks.push_back(std::move(blk));
     }
     return blocks;
@@ -238,14 +238,14 @@ class T5 final : public Model {
   at::Tensor attention(const T5AttentionWeights& a, const at::Tensor& x, const at::Tensor& key_value_states,
                        const at::Tensor& position_bias, Taps& taps, const char* tap, int64_t layer) const {
     const int64_t h = config_.num_heads;
-    at::Tensor query_states = split_heads(at::linear(x, a.q), h);                 // [B,H,Q,d_kv]
-    at::Tensor key_states = split_heads(at::linear(key_value_states, a.k), h);    // [B,H,K,d_kv]
-    at::Tensor value_states = split_heads(at::linear(key_value_states, a.v), h);
+    at::Tensor query_states = split_heads(project(x, a.q), h);                 // [B,H,Q,d_kv]
+    at::Tensor key_states = split_heads(project(key_value_states, a.k), h);    // [B,H,K,d_kv]
+    at::Tensor value_states = split_heads(project(key_value_states, a.v), h);
     at::Tensor scores = at::matmul(query_states, key_states.transpose(3, 2));  // [B,H,Q,K]
     scores = scores + position_bias;
     at::Tensor attn_weights = at::softmax(scores.to(at::kFloat), -1).to(scores.scalar_type());
     emit_if(taps, tap, layer, attn_weights);
-    return at::linear(merge_heads(at::matmul(attn_weights, value_states)), a.o);  // [B,Q,D]
+    return project(merge_heads(at::matmul(attn_weights, value_states)), a.o);  // [B,Q,D]
   }
 
   at::Tensor run_stack(const std::vector<T5Block>& blocks, at::Tensor hidden_states, const at::Tensor& position_bias,
@@ -268,9 +268,9 @@ class T5 final : public Model {
       }
       normed = rms_norm(hidden_states, blk.ff_layer_norm, c.layer_norm_epsilon);
       at::Tensor ff = c.is_gated_act
-                          ? activate(c.dense_act_fn, at::linear(normed, blk.wi_0)) * at::linear(normed, blk.wi_1)
-                          : activate(c.dense_act_fn, at::linear(normed, blk.wi));  // [B,T,F]
-      hidden_states = hidden_states + at::linear(ff, blk.wo);
+                          ? activate(c.dense_act_fn, project(normed, blk.wi_0)) * project(normed, blk.wi_1)
+                          : activate(c.dense_act_fn, project(normed, blk.wi));  // [B,T,F]
+      hidden_states = hidden_states + project(ff, blk.wo);
     }
     return hidden_states;
   }

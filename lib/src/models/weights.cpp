@@ -100,6 +100,12 @@ at::Tensor WeightStore::take(const std::string& name, const std::vector<int64_t>
   return weight;
 }
 
+at::Tensor WeightStore::take_linear(const std::string& name, const std::vector<int64_t>& shape) {
+  at::Tensor weight = take(name, shape);
+  if (!linear_layout_ || weight.dim() != 2 || weight.scalar_type() != at::kFloat || !weight.is_cpu()) return weight;
+  return weight.t().contiguous().t();  // a copy: the checkpoint's mapping stays untouched
+}
+
 at::Tensor WeightStore::take_optional(const std::string& name, const std::vector<int64_t>& shape) {
   return checkpoint_.contains(name) ? take(name, shape) : at::Tensor();
 }

@@ -25,6 +25,12 @@ class WeightStore {
   /// file, expected and got when it is missing or its shape differs. An aligned float32 tensor on
   /// the CPU is a view of the checkpoint's read-only mapping, not a copy: never write to it in place.
   at::Tensor take(const std::string& name, const std::vector<int64_t>& shape);
+  /// take() of the weight [out, in] of a linear layer, which the model only passes to project().
+  /// With set_linear_layout(true) its values are stored transposed ([in, out] row-major, the view
+  /// [out, in] with strides {1, out}): the layout project() hands to oneDNN's sgemm.
+  at::Tensor take_linear(const std::string& name, const std::vector<int64_t>& shape);
+  void set_linear_layout(bool on) { linear_layout_ = on; }
+  bool linear_layout() const { return linear_layout_; }
   /// Like take(), but an absent tensor gives an undefined tensor (parts a class may or may not
   /// save, e.g. BERT's pooler).
   at::Tensor take_optional(const std::string& name, const std::vector<int64_t>& shape);
@@ -59,6 +65,7 @@ class WeightStore {
   io::Checkpoint checkpoint_;
   std::set<std::string> unclaimed_;
   c10::Device device_;
+  bool linear_layout_ = false;
   std::map<std::string, std::vector<at::Tensor>> deltas_;   // base tensor -> adapter deltas, in order
   std::set<std::string> merged_;                            // base tensors take() merged
 };

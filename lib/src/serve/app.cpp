@@ -712,9 +712,12 @@ struct App::Impl {
     if (!d->model.empty()) {
       const ModelSlot& s = *models.at(d->model);
       const std::string& cd = options.run.compute_dtype;
-      out["extract_command"] = fmt::format("atlas extract --model {} --text {}{} -o attention.npz",
+      const bool f32 = cd.empty() || cd == "float32";
+      // The same products as this server's (extract's default is --gemm openblas).
+      const bool onednn = f32 && options.run.gemm == "onednn" && options.run.device == "cpu";
+      out["extract_command"] = fmt::format("atlas extract --model {} --text {}{}{} -o attention.npz",
                                            shell_quote(s.entry.path.string()), shell_quote(d->text),
-                                           cd.empty() || cd == "float32" ? "" : " --compute-dtype " + cd);
+                                           f32 ? "" : " --compute-dtype " + cd, onednn ? " --gemm onednn" : "");
     }
     return out;
   }
@@ -743,6 +746,7 @@ struct App::Impl {
                 {"version", version()},
                 {"word_level", true},
                 {"compute_dtype", options.run.compute_dtype},
+                {"gemm", options.run.gemm},
                 {"limits", {{"max_text_chars", l.max_text_chars}, {"max_tokens", l.max_tokens},
                             {"max_body_bytes", l.max_body_bytes}, {"max_dpi", l.max_dpi}}}};
     return json_response(out);

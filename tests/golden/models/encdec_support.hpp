@@ -78,9 +78,10 @@ inline void check_encdec_case(models::Model& model, const std::filesystem::path&
 }
 
 inline EncDecDifferences check_all_encdec_cases(const std::filesystem::path& model_dir,
-                                                const std::filesystem::path& cases_dir) {
+                                                const std::filesystem::path& cases_dir,
+                                                const models::LoadOptions& options = {}) {
   at::set_num_threads(2);
-  auto model = models::load_model(model_dir);
+  auto model = models::load_model(model_dir, options);
   std::vector<std::filesystem::path> files;
   for (const auto& entry : std::filesystem::directory_iterator(cases_dir))
     if (entry.path().extension() == ".npz") files.push_back(entry.path());

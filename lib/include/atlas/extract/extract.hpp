@@ -33,6 +33,9 @@ struct RunOptions {
   bool add_special_tokens = true;
   bool compress = false;                         // DEFLATE members instead of STORED
   int threads = 0;                               // 0: all cores
+  // CPU float32 linear layers: openblas (at::linear) | onednn (weights stored transposed, oneDNN's
+  // sgemm: faster on short texts, agrees within float32 rounding; models::LoadOptions::linear_layout)
+  std::string gemm = "openblas";
   std::string device = "cpu";                    // cpu, cuda, cuda:N
   std::string command_line;                      // recorded in meta
   bool autograd = false;                         // load weights for gradients (attribution)

@@ -62,6 +62,9 @@ struct AttentionMeta {
   InputMeta input;
   std::string dtype = "float32";            ///< storage dtype of the attention members
   std::string compute_dtype = "float32";    ///< dtype the forward pass ran in
+  /// "onednn" when the float32 linear layers ran through oneDNN's sgemm (`--gemm onednn`); absent
+  /// (the default, OpenBLAS through at::linear) otherwise. Written when set.
+  std::optional<std::string> gemm;
   std::string device = "cpu";
   int threads = 0;
   std::optional<int64_t> topk;              ///< attention stored sparse: the k largest per query row

@@ -179,7 +179,17 @@ struct LoadOptions {
   /// Load the weights as ordinary tensors (not inference tensors), so a forward with
   /// Inputs::autograd can record gradients (attribution).
   bool autograd = false;
+  /// Store the weights of linear layers transposed so that CPU float32 forwards run them through
+  /// oneDNN's sgemm (faster than OpenBLAS on small batches; a copy of those weights instead of
+  /// views of the checkpoint's mapping). Ignored with autograd, on CUDA, and in a build without
+  /// oneDNN (linear_layout_available()). Outputs agree with the default within float32 rounding.
+  bool linear_layout = false;
 };
+
+/// Whether this build has oneDNN's sgemm (LoadOptions::linear_layout takes effect).
+bool linear_layout_available();
+/// Linear-layer products run through oneDNN's sgemm since start, all threads (tests, benchmarks).
+int64_t onednn_products();
 
 /// Reads config.json, picks the architecture by model_type, loads weights strictly (a missing
 /// tensor, a wrong shape or an unclaimed tensor is a CheckpointError naming tensor, file, expected
