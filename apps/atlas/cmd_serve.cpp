@@ -55,7 +55,7 @@ Command add_serve(CLI::App& app) {
       ->check(CLI::IsMember({"float32", "bfloat16", "float16"}))->capture_default_str();
   o->run.gemm = "onednn";
   sub->add_option("--gemm", o->run.gemm,
-                  "CPU float32 matrix products: onednn (oneDNN sgemm on weights stored transposed; ~1.6x faster "
+                  "CPU float32 matrix products: onednn (oneDNN sgemm on weights stored transposed; ~1.3x faster "
                   "forwards on short texts) or openblas (at::linear); results agree within float32 rounding")
       ->check(CLI::IsMember({"onednn", "openblas"}))->capture_default_str();
   sub->add_option("--work-dir", *work_dir, "Folder for results and figures (default: a private temp folder)");
