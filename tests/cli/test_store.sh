@@ -79,6 +79,7 @@ else fail "resume of the merged store with the unsharded command: exit $rc $(cat
 expect_error "merge refuses overlapping stores (the same part twice)" "$OUT/m_dup" "overlap|more than once|both|duplicate|twice" -- process merge "$OUT/p0" "$OUT/p0" -o "$OUT/m_dup"
 run p0_l0 extract "${COMMON[@]}" --shard 1/3 --layers 0 -o "$OUT/p1_l0"
 expect_error "merge refuses stores of different runs" "$OUT/m_diff" "layers|settings|differ" -- process merge "$OUT/p0" "$OUT/p1_l0" -o "$OUT/m_diff"
+expect_error "resuming an OpenBLAS store with --gemm onednn names the setting" "" "gemm.*absent vs .onednn" -- extract "${COMMON[@]}" --gemm onednn -o "$OUT/full"
 expect_error "merge refuses a non-empty output folder" "" "empty|exists" -- process merge "$OUT/p0" "$OUT/p1" -o "$OUT/full"
 expect_error "merge of a folder that is not a store" "$OUT/m_ns" "store" -- process merge "$OUT/p0" "$TMP" -o "$OUT/m_ns"
 

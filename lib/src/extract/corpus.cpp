@@ -29,7 +29,7 @@ using Clock = std::chrono::steady_clock;
 /// What decides the stored values: a store is resumed, and stores are merged, only when this agrees.
 json run_description(const CorpusOptions& o, const Session& s) {
   const models::ModelInfo& info = s.info();
-  return {{"model",
+  json d = {{"model",
            {{"path", fs::absolute(o.model_dir).lexically_normal().string()},
             {"model_type", info.model_type},
             {"checkpoint_sha256", s.checkpoint_sha256()}}},
@@ -48,6 +48,9 @@ json run_description(const CorpusOptions& o, const Session& s) {
             {"text_field", o.input.text_field},
             {"id_field", o.input.id_field},
             {"column", o.input.column}}}};
+  // Only when set, so that stores written before --gemm existed (OpenBLAS) still resume.
+  if (s.onednn_gemm()) d["gemm"] = "onednn";
+  return d;
 }
 
 /// Records in a text or JSONL file (for the progress ETA); 0 when not cheap to know.

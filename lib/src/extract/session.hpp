@@ -112,6 +112,8 @@ class Session {
   std::string tokenizer_kind() const;
   double seconds_load() const { return seconds_load_; }
   int threads() const { return threads_; }
+  /// Whether the linear layers run through oneDNN's sgemm (--gemm onednn took effect).
+  bool onednn_gemm() const { return linear_layout_; }
   const RunOptions& options() const { return options_; }
   /// Serve: compute logits from now on (for next-token probabilities), and readable id labels.
   void set_logits(bool on) { options_.logits = on; }
