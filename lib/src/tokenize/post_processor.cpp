@@ -179,7 +179,10 @@ std::vector<TemplateItem> parse_template(const nlohmann::json& j) {
   std::vector<TemplateItem> items;
   for (const auto& piece : j) {
     if (piece.contains("Sequence")) {
-      items.push_back({true, piece["Sequence"].at("id").get<std::string>(), piece["Sequence"].value("type_id", int64_t{0})});
+      const std::string id = piece["Sequence"].at("id").get<std::string>();
+      ATLAS_CHECK(id == "A" || id == "B", FormatError,
+                  "tokenizer.json: post_processor template Sequence id: expected \"A\" or \"B\", got \"{}\"", id);
+      items.push_back({true, id, piece["Sequence"].value("type_id", int64_t{0})});
     } else if (piece.contains("SpecialToken")) {
       items.push_back({false, piece["SpecialToken"].at("id").get<std::string>(),
                        piece["SpecialToken"].value("type_id", int64_t{0})});
@@ -233,9 +236,15 @@ std::unique_ptr<PostProcessor> post_processor_from_json(const nlohmann::json& j)
     }
     auto single = parse_template(j.at("single"));
     auto pair = parse_template(j.at("pair"));
-    for (const auto& item : single) {
-      ATLAS_CHECK(item.is_sequence || specials.count(item.name), FormatError,
-                  "tokenizer.json: template uses special token '{}' that special_tokens does not define", item.name);
+    for (const auto* tmpl : {&single, &pair}) {
+      for (const auto& item : *tmpl) {
+        ATLAS_CHECK(item.is_sequence || specials.count(item.name), FormatError,
+                    "tokenizer.json: post_processor {} template uses special token '{}' that special_tokens does not "
+                    "define", tmpl == &single ? "single" : "pair", item.name);
+        // A single sequence has no B to place (transformers' tokenizers panics there).
+        ATLAS_CHECK(tmpl != &single || !item.is_sequence || item.name == "A", FormatError,
+                    "tokenizer.json: post_processor single template: expected only Sequence \"A\", got \"B\"");
+      }
     }
     return std::make_unique<TemplateProcessing>(std::move(single), std::move(pair), std::move(specials));
   }

@@ -177,3 +177,34 @@ TEST_CASE("Unigram: Viterbi over scores, fused unknowns, byte fallback, missing 
   CHECK_THROWS_AS(from_json("unigram_badunk", tokenizer_json(nullptr, nullptr, {{"type", "Unigram"}, {"unk_id", 99}, {"vocab", vocab}})),
                   atlas::ConfigError);
 }
+
+TEST_CASE("TemplateProcessing: a Sequence id other than A/B, B in the single template, or an undefined special token in either template is refused") {
+  const json model = {{"type", "WordPiece"}, {"vocab", wordpiece_vocab()}};
+  auto seq = [](const std::string& id) { return json{{"Sequence", {{"id", id}, {"type_id", 0}}}}; };
+  auto special = [](const std::string& id) { return json{{"SpecialToken", {{"id", id}, {"type_id", 0}}}}; };
+  const json specials = {{"[CLS]", {{"id", "[CLS]"}, {"ids", {4}}, {"tokens", {"hello"}}}}};
+  auto with_template = [&](json single, json pair) {
+    json j = tokenizer_json(nullptr, {{"type", "WhitespaceSplit"}}, model);
+    j["post_processor"] = {{"type", "TemplateProcessing"}, {"single", single}, {"pair", pair}, {"special_tokens", specials}};
+    return j;
+  };
+  auto error_of = [&](const json& j) -> std::string {
+    try {
+      from_json("template", j)->encode("hello", true);
+    } catch (const atlas::Error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  const json good_pair = {special("[CLS]"), seq("A"), seq("B")};
+  // A fuzzed tokenizer.json (tests/fuzz/regressions/tokenizer_json/template_unknown_sequence_id.json)
+  // had "Aunk_t", which was taken for B and read a second sequence that a single text does not have.
+  CHECK(error_of(with_template({special("[CLS]"), seq("Aunk_t")}, good_pair)).find("expected \"A\" or \"B\", got \"Aunk_t\"") !=
+        std::string::npos);
+  CHECK(error_of(with_template({special("[CLS]"), seq("B")}, good_pair)).find("single template: expected only Sequence \"A\"") !=
+        std::string::npos);
+  CHECK(error_of(with_template({special("[CLS]"), seq("A")}, {special("[SEP]"), seq("A"), seq("B")}))
+            .find("pair template uses special token '[SEP]'") != std::string::npos);
+  const auto ok = from_json("template_ok", with_template({special("[CLS]"), seq("A")}, good_pair));
+  CHECK(ok->encode("hello", true).ids == std::vector<int64_t>{4, 4});
+}
