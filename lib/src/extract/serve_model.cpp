@@ -31,6 +31,7 @@ class TorchServeModel final : public ServeModel, public std::enable_shared_from_
     info_.next_token = i.causal && i.has_lm_head && i.vocab_size > 0;
     info_.kv_cache = session_.can_run_cached();
     info_.in_memory = session_.can_run_in_memory();
+    info_.onednn_gemm = session_.onednn_gemm();
     info_.seconds_load = session_.seconds_load();
     session_.set_logits(info_.next_token);
   }

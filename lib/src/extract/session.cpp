@@ -338,8 +338,7 @@ Session::Session(const RunOptions& given) : options_(with_hub_models(given)) {
   load.no_adapter = o.no_adapter;
   load.autograd = o.autograd;
   // oneDNN's sgemm serves float32 on the CPU only (bf16 runs under autocast, CUDA has cuBLAS).
-  load.linear_layout = o.gemm == "onednn" && o.compute_dtype == "float32" && !cuda && !o.autograd &&
-                       models::linear_layout_available();
+  load.linear_layout = o.gemm == "onednn" && o.compute_dtype == "float32" && !cuda && !o.autograd;
   linear_layout_ = load.linear_layout && !models::is_torchscript_file(o.model_dir);  // a TorchScript module runs its own code
   model_ = models::load_model(o.model_dir, load);
   try {

@@ -710,11 +710,14 @@ struct App::Impl {
                 {"steps", d->steps},
                 {"level", d->steps.empty() || d->steps.front().find("process words") == std::string::npos ? "token" : "word"}};
     if (!d->model.empty()) {
-      const ModelSlot& s = *models.at(d->model);
+      ModelSlot& s = *models.at(d->model);
       const std::string& cd = options.run.compute_dtype;
       const bool f32 = cd.empty() || cd == "float32";
-      // The same products as this server's (extract's default is --gemm openblas).
-      const bool onednn = f32 && options.run.gemm == "onednn" && options.run.device == "cpu";
+      bool onednn = false;   // the same products as this server's (extract's default is --gemm openblas)
+      {
+        std::lock_guard<std::mutex> lock(s.load_mutex);
+        onednn = s.model && s.model->info().onednn_gemm;
+      }
       out["extract_command"] = fmt::format("atlas extract --model {} --text {}{}{} -o attention.npz",
                                            shell_quote(s.entry.path.string()), shell_quote(d->text),
                                            f32 ? "" : " --compute-dtype " + cd, onednn ? " --gemm onednn" : "");

@@ -24,6 +24,7 @@ struct ServeModelInfo {
   bool encoder_decoder = false;
   bool kv_cache = false;       ///< run() reuses the previous run's keys/values for a shared token prefix
   bool in_memory = false;      ///< run() can keep the document in memory (ServeRequest::in_memory)
+  bool onednn_gemm = false;    ///< its linear layers run through oneDNN's sgemm (--gemm onednn took effect)
   double seconds_load = 0;
 };
 
